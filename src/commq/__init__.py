@@ -1,0 +1,1 @@
+"""commq: a durable communication queue."""

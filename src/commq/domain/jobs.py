@@ -1,0 +1,183 @@
+"""Jobs, their attempts, and the value types that describe them."""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+
+class JobStatus(StrEnum):
+    """Where a job is in its life."""
+
+    #: Waiting to be sent, now or at ``run_at``.
+    PENDING = "pending"
+    #: Claimed by a worker under a lease; a send may be in flight.
+    PROCESSING = "processing"
+    #: The provider took the message.
+    COMPLETED = "completed"
+    #: Given up on: a permanent or ambiguous error, or attempts spent.
+    FAILED = "failed"
+    #: Stopped by an operator before it was sent.
+    CANCELLED = "cancelled"
+
+
+class Channel(StrEnum):
+    """How a message reaches its recipient."""
+
+    #: An e-mail to an address.
+    EMAIL = "email"
+    #: A text message to an E.164 phone number.
+    SMS = "sms"
+    #: A JSON POST to an http(s) URL.
+    WEBHOOK = "webhook"
+
+
+class ErrorType(StrEnum):
+    """How a failed send should be treated."""
+
+    #: Worth trying again later (timeouts, 5xx, 4xx SMTP replies, rate limits).
+    TRANSIENT = "transient"
+    #: Trying again cannot help (bad address, rejected content).
+    PERMANENT = "permanent"
+    #: The provider may have taken the message: a retry could deliver it twice.
+    AMBIGUOUS = "ambiguous"
+
+
+class DeliveryStatus(StrEnum):
+    """What the provider later reported about a sent message."""
+
+    #: The provider accepted it for delivery.
+    ACCEPTED = "accepted"
+    #: The recipient's server or handset took it.
+    DELIVERED = "delivered"
+    #: The recipient's server refused it.
+    BOUNCED = "bounced"
+    #: The provider chose not to deliver it.
+    DROPPED = "dropped"
+    #: The carrier could not deliver it.
+    UNDELIVERED = "undelivered"
+
+
+class AttemptOutcome(StrEnum):
+    """How one send attempt ended."""
+
+    #: The provider took the message.
+    SUCCEEDED = "succeeded"
+    #: A failure worth retrying.
+    TRANSIENT_ERROR = "transient_error"
+    #: A failure that retrying cannot fix.
+    PERMANENT_ERROR = "permanent_error"
+    #: The provider may or may not have taken the message.
+    AMBIGUOUS_ERROR = "ambiguous_error"
+    #: The worker's lease ran out before it reported (it died or stalled).
+    LOST = "lost"
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One message to one recipient, as stored."""
+
+    id: str
+    business_id: str
+    channel: Channel
+    recipient: str
+    payload: dict[str, Any]
+    status: JobStatus
+    priority: int
+    attempts: int
+    max_attempts: int
+    run_at: datetime
+    created_at: datetime
+    updated_at: datetime
+    communication_id: str | None = None
+    last_error: str | None = None
+    error_type: ErrorType | None = None
+    provider: str | None = None
+    provider_message_id: str | None = None
+    delivery_status: DeliveryStatus | None = None
+    idempotency_key: str | None = None
+    started_at: datetime | None = None
+    completed_at: datetime | None = None
+    failed_at: datetime | None = None
+    cancelled_at: datetime | None = None
+    #: Set while the job is processing: the claim's fencing token and its expiry.
+    lease_token: str | None = None
+    lease_expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NewJob:
+    """A job as a caller hands it in, before it is stored."""
+
+    business_id: str
+    channel: Channel
+    recipient: str
+    payload: dict[str, Any]
+    communication_id: str | None = None
+    priority: int = 0
+    max_attempts: int = 3
+    #: None means "due now" by the database's clock.
+    run_at: datetime | None = None
+    idempotency_key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """One send attempt of a job, kept for its history."""
+
+    job_id: str
+    seq: int
+    attempt: int
+    started_at: datetime
+    finished_at: datetime | None
+    duration_ms: int | None
+    outcome: AttemptOutcome
+    error: str | None = None
+    provider: str | None = None
+    provider_message_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Counts by status plus the health figures of DESIGN §2."""
+
+    pending: int = 0
+    processing: int = 0
+    failed: int = 0
+    completed: int = 0
+    cancelled: int = 0
+    avg_processing_time_seconds: float | None = None
+    oldest_pending_age_seconds: float = 0.0
+    #: Pending jobs that are due now (the rest are scheduled for later).
+    due: int = 0
+    scheduled: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """One page of a keyset-paged list."""
+
+    items: list[Job] = field(default_factory=list)
+    next_cursor: str | None = None
+
+
+def new_job_id(now_ms: int | None = None) -> str:
+    """A UUIDv7 (RFC 9562): time-ordered, so ids sort by creation."""
+    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
+    rand = int.from_bytes(os.urandom(10), "big")
+    value = (ms & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76
+    value |= (rand >> 68 & 0xFFF) << 64
+    value |= 0b10 << 62
+    value |= rand & ((1 << 62) - 1)
+    return str(uuid.UUID(int=value))
+
+
+def duration_between(start: datetime, end: datetime) -> int:
+    """Whole milliseconds from start to end, never negative."""
+    return max(0, (end - start) // timedelta(milliseconds=1))
