@@ -162,3 +162,11 @@ class Wakeup(Protocol):
     async def wait(self, timeout: float) -> None:
         """Return when woken, or after ``timeout`` seconds."""
         ...
+
+
+class Clock(Protocol):
+    """The worker's wall clock, for attempt timestamps (never for leases or schedules)."""
+
+    def now(self) -> datetime:
+        """An aware UTC datetime."""
+        ...

@@ -1,0 +1,210 @@
+"""The worker loop: claim due jobs, send them concurrently, record every attempt."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+
+from commq.application.ports import AttemptReport, Clock, JobStore, Sender, Wakeup
+from commq.domain.jobs import Channel, Job
+from commq.domain.outcomes import SendOutcome, SendResult, decide
+from commq.domain.retry import RetryPolicy
+
+log = logging.getLogger("commq.worker")
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchSettings:
+    """How a worker claims and sends."""
+
+    #: Sends in flight at once.
+    concurrency: int = 50
+    #: Most jobs claimed in one query.
+    batch_size: int = 100
+    lease: timedelta = timedelta(seconds=60)
+    #: Longest idle wait before looking for due jobs again (wakeups come sooner).
+    poll_interval: float = 1.0
+    #: How often expired leases of dead workers are reclaimed.
+    reclaim_interval: float = 15.0
+    #: After stop(): how long in-flight sends may finish before they are released.
+    grace: float = 10.0
+
+
+class Dispatcher:
+    """Claims jobs under leases, sends them through the channel's sender, records results.
+
+    Leases are extended every third of their length while sends run, and a
+    result is written only while the lease is still this worker's own.
+    """
+
+    def __init__(
+        self,
+        store: JobStore,
+        senders: Mapping[Channel, Sender],
+        wakeup: Wakeup,
+        clock: Clock,
+        policy: RetryPolicy,
+        settings: DispatchSettings,
+        worker_id: str,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
+        self._store = store
+        self._senders = senders
+        self._wakeup = wakeup
+        self._clock = clock
+        self._policy = policy
+        self._settings = settings
+        self._worker_id = worker_id
+        self._jitter = jitter
+        self._in_flight: dict[str, Job] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs this worker holds right now."""
+        return len(self._in_flight)
+
+    def stop(self) -> None:
+        """Stop claiming; ``run`` returns once in-flight sends finish or the grace ends."""
+        self._stopping.set()
+
+    async def run(self, until_idle: bool = False) -> int:
+        """Work until stop() (or, with ``until_idle``, until nothing is due). Returns jobs sent."""
+        sent = 0
+        extender = asyncio.create_task(self._extend_leases_forever())
+        reclaimer = asyncio.create_task(self._reclaim_forever())
+        try:
+            while not self._stopping.is_set():
+                claimed = await self._claim_into_free_slots(None)
+                sent += claimed
+                if claimed:
+                    continue
+                if until_idle and not self._tasks:
+                    break
+                await self._idle()
+        finally:
+            await self._finish_in_flight()
+            for task in (extender, reclaimer):
+                task.cancel()
+            await asyncio.gather(extender, reclaimer, return_exceptions=True)
+        return sent
+
+    async def drain(self, business_id: str | None = None, limit: int = 10_000) -> int:
+        """One dispatch pass: send due jobs (of one business) until none is due; returns count."""
+        sent = 0
+        while sent < limit and not self._stopping.is_set():
+            claimed = await self._claim_into_free_slots(business_id)
+            if not claimed and not self._tasks:
+                break
+            sent += claimed
+            if not claimed:
+                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        return sent
+
+    async def _claim_into_free_slots(self, business_id: str | None) -> int:
+        free = self._settings.concurrency - len(self._in_flight)
+        if free <= 0:
+            await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+            return 0
+        try:
+            jobs = await self._store.claim(
+                self._worker_id,
+                min(free, self._settings.batch_size),
+                self._settings.lease,
+                business_id,
+            )
+        except Exception:
+            log.exception("claim failed; retrying after the poll interval")
+            await self._idle()
+            return 0
+        for job in jobs:
+            self._start(job)
+        return len(jobs)
+
+    def _start(self, job: Job) -> None:
+        self._in_flight[job.id] = job
+        task = asyncio.create_task(self._process(job))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _idle(self) -> None:
+        waiter = asyncio.create_task(self._wakeup.wait(self._settings.poll_interval))
+        stopper = asyncio.create_task(self._stopping.wait())
+        await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        for task in (waiter, stopper):
+            task.cancel()
+        await asyncio.gather(waiter, stopper, return_exceptions=True)
+
+    async def _process(self, job: Job) -> None:
+        try:
+            started = self._clock.now()
+            result = await self._send(job)
+            report = AttemptReport(started, self._clock.now(), result)
+            decision = decide(job, result, self._policy, self._jitter())
+            token = job.lease_token or ""
+            if not await self._store.record_result(job, token, decision, report):
+                log.warning("job %s: lease was taken over; result discarded", job.id)
+        except asyncio.CancelledError:
+            await self._release(job)
+            raise
+        except Exception:
+            log.exception("job %s: could not record the result; the lease will expire", job.id)
+        finally:
+            self._in_flight.pop(job.id, None)
+
+    async def _send(self, job: Job) -> SendResult:
+        sender = self._senders.get(job.channel)
+        if sender is None:
+            return SendResult(
+                SendOutcome.PERMANENT, "none", error=f"no provider configured for {job.channel}"
+            )
+        try:
+            return await sender.send(job)
+        except Exception as exc:
+            # A sender bug must not kill the worker; count it as a transient failure.
+            return SendResult(
+                SendOutcome.TRANSIENT, sender.name, error=f"{type(exc).__name__}: {exc}"
+            )
+
+    async def _release(self, job: Job) -> None:
+        try:
+            await asyncio.shield(self._store.release(job.id, job.lease_token or ""))
+        except Exception:
+            log.exception("job %s: could not release; the lease will expire", job.id)
+
+    async def _finish_in_flight(self) -> None:
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(set(self._tasks), timeout=self._settings.grace)
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    async def _extend_leases_forever(self) -> None:
+        period = self._settings.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(period)
+            leases = [(j.id, j.lease_token or "") for j in self._in_flight.values()]
+            if not leases:
+                continue
+            try:
+                await self._store.extend_leases(leases, self._settings.lease)
+            except Exception:
+                log.exception("could not extend leases")
+
+    async def _reclaim_forever(self) -> None:
+        while True:
+            try:
+                reclaimed = await self._store.reclaim_expired()
+                if reclaimed:
+                    log.warning("reclaimed %d jobs whose worker stopped reporting", reclaimed)
+            except Exception:
+                log.exception("could not reclaim expired leases")
+            await asyncio.sleep(self._settings.reclaim_interval)

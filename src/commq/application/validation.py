@@ -1,0 +1,72 @@
+"""Rules a job must meet before it is stored; each failure names its JSON field."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from email_validator import EmailNotValidError, validate_email
+
+from commq.domain.errors import InvalidJobError
+from commq.domain.jobs import Channel, NewJob
+
+MAX_PAYLOAD_BYTES = 256 * 1024
+MAX_ATTEMPTS_LIMIT = 100
+_E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+
+
+def validate_new_job(job: NewJob, prefix: str = "") -> None:
+    """Raise InvalidJobError naming the field when ``job`` breaks a rule of DESIGN §2."""
+    _check_recipient(job.channel, job.recipient, f"{prefix}recipient")
+    _check_payload(job.channel, job.payload, f"{prefix}payload")
+    if not 1 <= job.max_attempts <= MAX_ATTEMPTS_LIMIT:
+        raise InvalidJobError(
+            f"maxAttempts must be between 1 and {MAX_ATTEMPTS_LIMIT}", f"{prefix}maxAttempts"
+        )
+
+
+def _check_recipient(channel: Channel, recipient: str, field: str) -> None:
+    if channel is Channel.EMAIL:
+        try:
+            validate_email(recipient, check_deliverability=False)
+        except EmailNotValidError as exc:
+            raise InvalidJobError(f"not a valid e-mail address: {exc}", field) from None
+    elif channel is Channel.SMS:
+        if not _E164.match(recipient):
+            raise InvalidJobError("not an E.164 phone number such as +14155550100", field)
+    else:
+        parts = urlsplit(recipient)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InvalidJobError("a webhook recipient must be an http(s) URL", field)
+
+
+def _check_payload(channel: Channel, payload: dict[str, Any], field: str) -> None:
+    size = len(json.dumps(payload, ensure_ascii=False).encode())
+    if size > MAX_PAYLOAD_BYTES:
+        raise InvalidJobError(f"payload is {size} bytes; the limit is 256 KiB", field)
+    if channel is Channel.EMAIL:
+        _require_strings(payload, field, ("subject",))
+        if not isinstance(payload.get("text"), str) and not isinstance(payload.get("html"), str):
+            raise InvalidJobError("an e-mail payload needs text or html", f"{field}.text")
+    elif channel is Channel.SMS:
+        _require_strings(payload, field, ("body",))
+    elif "body" not in payload:
+        raise InvalidJobError("a webhook payload needs a body", f"{field}.body")
+    headers = payload.get("headers")
+    if headers is not None and not _is_string_map(headers):
+        raise InvalidJobError("headers must map names to strings", f"{field}.headers")
+
+
+def _require_strings(payload: dict[str, Any], field: str, names: tuple[str, ...]) -> None:
+    for name in names:
+        value = payload.get(name)
+        if not isinstance(value, str) or not value:
+            raise InvalidJobError(f"{name} is required and must be a string", f"{field}.{name}")
+
+
+def _is_string_map(value: object) -> bool:
+    if not isinstance(value, dict):
+        return False
+    return all(isinstance(k, str) and isinstance(v, str) for k, v in value.items())

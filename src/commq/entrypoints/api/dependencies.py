@@ -1,0 +1,68 @@
+"""Shared request plumbing for the routers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, Query, Request
+
+from commq.application.queue import QueueService
+from commq.domain.jobs import Channel, ErrorType, JobStatus
+from commq.domain.listing import MAX_PAGE_SIZE, JobFilter
+from commq.entrypoints.bootstrap import Container
+
+
+def container(request: Request) -> Container:
+    """The process's wired application."""
+    built: Container = request.app.state.container
+    return built
+
+
+def queue(request: Request) -> QueueService:
+    """The queue use cases."""
+    return container(request).queue
+
+
+Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="1 to 500")]
+Cursor = Annotated[str | None, Query(max_length=512, description="nextCursor of the page before")]
+BusinessId = Annotated[
+    str | None,
+    Query(alias="businessId", min_length=1, max_length=200, description="platform keys only"),
+]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def job_filter(
+    business_id: BusinessId = None,
+    status: Annotated[JobStatus | None, Query()] = None,
+    channel: Annotated[Channel | None, Query()] = None,
+    provider: Annotated[str | None, Query(max_length=100)] = None,
+    error_type: Annotated[ErrorType | None, Query(alias="errorType")] = None,
+    communication_id: Annotated[str | None, Query(alias="communicationId", max_length=200)] = None,
+    recipient: Annotated[str | None, Query(max_length=2048)] = None,
+    q: Annotated[str | None, Query(max_length=200, description="text in lastError")] = None,
+    created_from: Annotated[datetime | None, Query(alias="createdFrom")] = None,
+    created_to: Annotated[datetime | None, Query(alias="createdTo")] = None,
+) -> JobFilter:
+    """The /jobs filters of DESIGN §3."""
+    return JobFilter(
+        business_id=business_id,
+        status=status,
+        channel=channel,
+        provider=provider,
+        error_type=error_type,
+        communication_id=communication_id,
+        recipient=recipient,
+        q=q,
+        created_from=_utc(created_from),
+        created_to=_utc(created_to),
+    )
+
+
+Filter = Annotated[JobFilter, Depends(job_filter)]

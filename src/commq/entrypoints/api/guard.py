@@ -1,0 +1,115 @@
+"""Authentication and body limits, applied before a route sees the request.
+
+This is plain ASGI middleware so that the key is checked before anything else
+about the request (even before its body is parsed), as DESIGN §3 requires.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from commq.domain.audit import Principal
+
+PREFIX = "/communication-queue"
+MIB = 1024 * 1024
+
+Authenticate = Callable[[str], Awaitable[Principal | None]]
+
+
+def body_limit(path: str) -> int:
+    """1 MiB for ordinary requests, 16 MiB for batches."""
+    return 16 * MIB if path.rstrip("/").endswith("/jobs/batch") else MIB
+
+
+class GuardMiddleware:
+    """Turns the Bearer key into ``scope["state"]["principal"]`` or answers 401/413."""
+
+    def __init__(self, app: ASGIApp, authenticate: Authenticate) -> None:
+        self._app = app
+        self._authenticate = authenticate
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket") or not scope["path"].startswith(PREFIX):
+            await self._app(scope, receive, send)
+            return
+        principal = await self._principal(scope)
+        if principal is None:
+            await _answer(
+                scope, send, 401, "A valid API key is required: Authorization: Bearer <key>"
+            )
+            return
+        scope.setdefault("state", {})["principal"] = principal
+        if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
+            body = await _read_body(receive, body_limit(scope["path"]))
+            if body is None:
+                await _answer(scope, send, 413, "The request body is too large")
+                return
+            receive = _replay(body)
+        await self._app(scope, receive, send)
+
+    async def _principal(self, scope: Scope) -> Principal | None:
+        token = _bearer(scope)
+        if not token:
+            return None
+        return await self._authenticate(token)
+
+
+def _bearer(scope: Scope) -> str | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"authorization":
+            scheme, _, token = value.decode("latin-1").partition(" ")
+            if scheme.lower() == "bearer":
+                return token.strip() or None
+    return None
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
+
+
+async def _answer(scope: Scope, send: Send, status: int, detail: str) -> None:
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 4401 if status == 401 else 1009})
+        return
+    title = "Unauthorized" if status == 401 else "Content Too Large"
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
+    body["detail"] = detail
+    payload = json.dumps(body).encode()
+    headers = [
+        (b"content-type", b"application/problem+json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    if status == 401:
+        headers.append((b"www-authenticate", b'Bearer realm="commq"'))
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,97 @@
+"""RFC 9457 problem+json answers for every error, so no client ever sees a traceback."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from commq.domain.errors import (
+    CommqError,
+    InvalidCursorError,
+    InvalidJobError,
+    InvalidTransitionError,
+    JobNotFoundError,
+    PermissionDeniedError,
+)
+
+log = logging.getLogger("commq.api")
+
+_TITLES = {
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    405: "Method Not Allowed",
+    409: "Conflict",
+    413: "Content Too Large",
+    415: "Unsupported Media Type",
+    422: "Unprocessable Content",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
+
+
+def problem(
+    status: int, detail: str, headers: dict[str, str] | None = None, **extra: Any
+) -> JSONResponse:
+    """A problem+json response."""
+    body = {"type": "about:blank", "title": _TITLES.get(status, "Error"), "status": status}
+    body["detail"] = detail
+    body.update(extra)
+    return JSONResponse(body, status, headers=headers, media_type="application/problem+json")
+
+
+def _status_of(exc: CommqError) -> int:
+    if isinstance(exc, JobNotFoundError):
+        return 404
+    if isinstance(exc, PermissionDeniedError):
+        return 403
+    if isinstance(exc, InvalidTransitionError):
+        return 409
+    if isinstance(exc, InvalidJobError | InvalidCursorError):
+        return 422
+    return 400
+
+
+async def _commq_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CommqError)
+    status = _status_of(exc)
+    if isinstance(exc, InvalidJobError) and exc.field:
+        return problem(status, f"{exc.field}: {exc}", field=exc.field)
+    if isinstance(exc, InvalidCursorError):
+        return problem(status, f"cursor: {exc}", field="cursor")
+    return problem(status, str(exc))
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for error in exc.errors():
+        location = [str(part) for part in error.get("loc", ()) if part != "body"]
+        errors.append({"field": ".".join(location), "message": error.get("msg", "invalid")})
+    first = errors[0] if errors else {"field": "", "message": "invalid request"}
+    detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
+    return problem(422, detail, field=first["field"], errors=errors)
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error", exc_info=exc)
+    return problem(500, "An unexpected error occurred; it has been logged.")
+
+
+def install(app: FastAPI) -> None:
+    """Route every error through problem+json."""
+    app.add_exception_handler(CommqError, _commq_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected)

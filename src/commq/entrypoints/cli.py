@@ -1,0 +1,228 @@
+"""The `commq` command line (DESIGN §6). It only translates arguments into calls."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime
+from typing import Annotated, Any
+
+import typer
+
+from commq.adapters.store import migrate as apply_migrations
+from commq.domain.audit import Principal
+from commq.domain.errors import CommqError
+from commq.domain.jobs import Channel, NewJob
+from commq.domain.permissions import Role
+from commq.entrypoints.bootstrap import build
+from commq.entrypoints.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(help="commq: a durable communication queue.", no_args_is_help=True)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+#: Who the CLI acts as: whoever can run it already holds the database.
+CLI_ACTOR = Principal("cli", "commq cli", Role.ADMIN, None)
+
+
+def _settings() -> Settings:
+    try:
+        return load_settings()
+    except SettingsError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
+def _fail(message: str | CommqError) -> typer.Exit:
+    field = getattr(message, "field", None)
+    typer.echo(f"error: {field + ': ' if field else ''}{message}", err=True)
+    return typer.Exit(1)
+
+
+@app.command()
+def migrate() -> None:
+    """Apply database migrations (under an advisory lock on PostgreSQL)."""
+    settings = _settings()
+    apply_migrations(settings.database_url)
+    typer.echo(f"database at {settings.database_url} is up to date")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    no_worker: Annotated[bool, typer.Option("--no-worker", help="API only")] = False,
+) -> None:
+    """Serve the API (and, unless --no-worker, a worker in the same process)."""
+    import uvicorn
+
+    from commq.entrypoints.api.app import create_app
+
+    settings = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    apply_migrations(settings.database_url)
+    asyncio.run(_first_start_key(settings))
+    app_ = create_app(settings, run_worker=not no_worker, apply_migrations=False)
+    uvicorn.run(app_, host=host, port=port, log_level="info")
+
+
+async def _first_start_key(settings: Settings) -> None:
+    container = await build(settings)
+    try:
+        if not await container.keys.any_exist():
+            _, plain = await container.keys.create("first admin", Role.ADMIN, None, CLI_ACTOR)
+            typer.echo("")
+            typer.echo("First start: created an admin API key. It is shown only this once:")
+            typer.echo(f"    {plain}")
+            typer.echo(
+                f"Try: curl -H 'Authorization: Bearer {plain}' "
+                "http://127.0.0.1:8000/communication-queue/stats"
+            )
+            typer.echo("")
+    finally:
+        await container.close()
+
+
+@app.command()
+def worker(
+    concurrency: Annotated[int | None, typer.Option(min=1, help="Sends in flight")] = None,
+) -> None:
+    """Run a worker until SIGTERM/SIGINT."""
+    from commq.entrypoints.worker import run_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        asyncio.run(run_worker(_settings(), concurrency))
+    except CommqError as exc:
+        raise _fail(str(exc)) from None
+
+
+@keys_app.command("create")
+def keys_create(
+    role: Annotated[Role, typer.Option(help="admin, manager, support or producer")],
+    name: Annotated[str, typer.Option(help="Who or what uses the key")],
+    business: Annotated[str | None, typer.Option(help="Limit the key to one business")] = None,
+) -> None:
+    """Create an API key; the key is printed once, as the last line."""
+    settings = _settings()
+    apply_migrations(settings.database_url)
+    stored, plain = asyncio.run(_create_key(settings, name, role, business))
+    scope = f"business {business}" if business else "all businesses"
+    typer.echo(f"created {role.value} key {stored.id} ({name}, {scope})")
+    typer.echo(plain)
+
+
+async def _create_key(settings: Settings, name: str, role: Role, business: str | None) -> Any:
+    container = await build(settings)
+    try:
+        return await container.keys.create(name, role, business, CLI_ACTOR)
+    finally:
+        await container.close()
+
+
+@app.command()
+def enqueue(
+    channel: Annotated[Channel, typer.Option(help="email, sms or webhook")],
+    to: Annotated[str, typer.Option(help="Address, E.164 number or URL")],
+    business: Annotated[str, typer.Option(help="The business (tenant) id")],
+    payload: Annotated[str | None, typer.Option(help="Payload as JSON")] = None,
+    subject: Annotated[str | None, typer.Option(help="E-mail subject")] = None,
+    text: Annotated[str | None, typer.Option(help="E-mail text, or SMS body")] = None,
+    communication_id: Annotated[str | None, typer.Option(help="Your reference")] = None,
+    run_at: Annotated[datetime | None, typer.Option(help="When to send (ISO-8601 UTC)")] = None,
+    priority: Annotated[int, typer.Option(help="Higher runs first")] = 0,
+) -> None:
+    """Enqueue one job and print it as JSON."""
+    from commq.entrypoints.api.schemas import job_json
+
+    settings = _settings()
+    body = _payload(channel, payload, subject, text)
+    job = NewJob(
+        business,
+        channel,
+        to,
+        body,
+        communication_id,
+        priority,
+        settings.max_attempts,
+        _aware(run_at),
+    )
+    try:
+        [stored] = asyncio.run(_enqueue(settings, job))
+    except CommqError as exc:
+        raise _fail(exc) from None
+    typer.echo(json.dumps(job_json(stored.job), indent=2))
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value and value.tzinfo is None else value
+
+
+def _payload(channel: Channel, raw: str | None, subject: str | None, text: str | None) -> Any:
+    if raw is not None:
+        try:
+            body = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise _fail(f"--payload is not JSON: {exc}") from None
+        if not isinstance(body, dict):
+            raise _fail("--payload must be a JSON object")
+        return body
+    if channel is Channel.EMAIL:
+        return {"subject": subject or "", "text": text or ""}
+    if channel is Channel.SMS:
+        return {"body": text or ""}
+    return {"body": {"text": text}}
+
+
+async def _enqueue(settings: Settings, job: NewJob) -> Any:
+    await asyncio.to_thread(apply_migrations, settings.database_url)
+    container = await build(settings)
+    try:
+        return await container.queue.enqueue(CLI_ACTOR, [job])
+    finally:
+        await container.close()
+
+
+@app.command()
+def stats(
+    business: Annotated[str | None, typer.Option(help="One business only")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
+) -> None:
+    """Show queue statistics as a table."""
+    from commq.entrypoints.api.schemas import stats_json
+
+    settings = _settings()
+    figures = stats_json(asyncio.run(_stats(settings, business)))
+    if as_json:
+        typer.echo(json.dumps(figures, indent=2))
+        return
+    total = sum(figures[s] for s in ("pending", "processing", "failed", "completed", "cancelled"))
+    typer.echo(f"{'status':<12}{'jobs':>10}{'share':>8}")
+    for status in ("pending", "processing", "failed", "completed", "cancelled"):
+        count = figures[status]
+        share = f"{100 * count / total:.0f}%" if total else "-"
+        typer.echo(f"{status:<12}{count:>10}{share:>8}")
+    avg = figures["avgProcessingTimeSeconds"]
+    typer.echo(f"{'avg processing (last hour)':<30}{'-' if avg is None else f'{avg:.3f} s'}")
+    typer.echo(f"{'oldest due pending':<30}{figures['oldestPendingAgeSeconds']:.1f} s")
+
+
+async def _stats(settings: Settings, business: str | None) -> Any:
+    await asyncio.to_thread(apply_migrations, settings.database_url)
+    container = await build(settings)
+    try:
+        return await container.queue.stats(CLI_ACTOR, business)
+    finally:
+        await container.close()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,117 @@
+"""The commq command line, run as a user would."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import pytest
+
+from commq.entrypoints.api.app import create_app
+from commq.entrypoints.settings import load_settings
+
+
+def commq(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "commq.entrypoints.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "COMMQ_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}",
+        "COMMQ_OUTBOX_DIR": str(tmp_path / "outbox"),
+    }
+
+
+def test_migrate_then_keys_create_prints_a_working_key_last(env: dict[str, str]) -> None:
+    assert commq("migrate", env=env).returncode == 0
+    created = commq(
+        "keys", "create", "--role", "support", "--name", "helpdesk", "--business", "acme", env=env
+    )
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.strip().splitlines()[-1]
+    assert key.startswith("cq_")
+    settings = load_settings(environ=env)
+
+    async def call() -> httpx.Response:
+        app = create_app(settings, run_worker=False)
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                return await client.get(
+                    "/communication-queue/stats", headers={"Authorization": f"Bearer {key}"}
+                )
+
+    import asyncio
+
+    assert asyncio.run(call()).status_code == 200
+
+
+def test_enqueue_prints_the_job_and_stats_shows_it(env: dict[str, str]) -> None:
+    done = commq(
+        "enqueue",
+        "--channel",
+        "email",
+        "--to",
+        "ana@example.com",
+        "--business",
+        "acme",
+        "--subject",
+        "Hi",
+        "--text",
+        "Hello",
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    job = json.loads(done.stdout)
+    assert job["status"] == "pending" and job["businessId"] == "acme"
+    table = commq("stats", env=env)
+    assert table.returncode == 0
+    assert "pending" in table.stdout and "1" in table.stdout.split("pending")[1].splitlines()[0]
+
+
+def test_bad_input_gets_a_clear_message_and_no_traceback(env: dict[str, str]) -> None:
+    bad_email = commq(
+        "enqueue",
+        "--channel",
+        "email",
+        "--to",
+        "nope",
+        "--business",
+        "acme",
+        "--subject",
+        "s",
+        "--text",
+        "t",
+        env=env,
+    )
+    assert bad_email.returncode == 1
+    assert "recipient" in bad_email.stderr or "e-mail" in bad_email.stderr
+    assert "Traceback" not in bad_email.stderr
+    bad_json = commq(
+        "enqueue",
+        "--channel",
+        "sms",
+        "--to",
+        "+14155550100",
+        "--business",
+        "a",
+        "--payload",
+        "{",
+        env=env,
+    )
+    assert bad_json.returncode == 1 and "not JSON" in bad_json.stderr
+    bad_setting = commq("stats", env={**env, "COMMQ_MAX_ATTEMPTS": "many"})
+    assert bad_setting.returncode == 2 and "COMMQ_MAX_ATTEMPTS" in bad_setting.stderr
+    assert "Traceback" not in bad_setting.stderr

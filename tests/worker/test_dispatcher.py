@@ -1,0 +1,202 @@
+"""The worker loop over the real SQLite store with a scripted sender."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from commq.adapters.store import LocalWakeup, SqlJobStore, make_engine
+from commq.application.dispatcher import Dispatcher, DispatchSettings
+from commq.domain.jobs import Channel, Job, JobStatus, NewJob
+from commq.domain.outcomes import SendOutcome, SendResult
+from commq.domain.retry import RetryPolicy
+
+
+class ScriptedSender:
+    """Answers each send with the next scripted outcome (OK once the script runs out)."""
+
+    name = "scripted"
+
+    def __init__(self, *script: SendOutcome, delay: float = 0.0) -> None:
+        self.script = list(script)
+        self.delay = delay
+        self.sent: list[str] = []
+
+    async def send(self, job: Job) -> SendResult:
+        await asyncio.sleep(self.delay)
+        self.sent.append(job.id)
+        outcome = self.script.pop(0) if self.script else SendOutcome.OK
+        if outcome is SendOutcome.OK:
+            return SendResult.ok(self.name, f"msg-{job.id}")
+        return SendResult(outcome, self.name, error=f"scripted {outcome.value}")
+
+    async def close(self) -> None:
+        return None
+
+
+class Clock:
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+
+@pytest.fixture
+async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
+    built = make_engine(sqlite_url)
+    yield built
+    await built.dispose()
+
+
+def _dispatcher(store: SqlJobStore, sender: ScriptedSender, **settings: object) -> Dispatcher:
+    options = {"poll_interval": 0.02, "reclaim_interval": 0.05} | settings
+    return Dispatcher(
+        store=store,
+        senders={channel: sender for channel in Channel},
+        wakeup=LocalWakeup(),
+        clock=Clock(),
+        policy=RetryPolicy(timedelta(0), timedelta(0)),
+        settings=DispatchSettings(**options),  # type: ignore[arg-type]
+        worker_id="test-worker",
+    )
+
+
+async def _enqueue(store: SqlJobStore, count: int = 1, max_attempts: int = 3) -> list[str]:
+    jobs = [
+        NewJob("acme", Channel.SMS, "+14155550100", {"body": "hi"}, max_attempts=max_attempts)
+        for _ in range(count)
+    ]
+    return [item.job.id for item in await store.enqueue(jobs)]
+
+
+async def test_run_until_idle_sends_every_due_job_once(engine: AsyncEngine) -> None:
+    store = SqlJobStore(engine)
+    ids = await _enqueue(store, 120)
+    sender = ScriptedSender()
+    sent = await _dispatcher(store, sender, concurrency=16, batch_size=10).run(until_idle=True)
+    assert sent == 120
+    assert sorted(sender.sent) == sorted(ids)
+    assert (await store.stats(None)).completed == 120
+
+
+async def test_a_transient_failure_is_retried_and_both_attempts_are_recorded(
+    engine: AsyncEngine,
+) -> None:
+    store = SqlJobStore(engine)
+    [job_id] = await _enqueue(store)
+    await _dispatcher(store, ScriptedSender(SendOutcome.TRANSIENT)).run(until_idle=True)
+    job = await store.find_job(job_id, None)
+    assert job is not None and job.status is JobStatus.COMPLETED
+    history = (await store.history([job_id]))[job_id]
+    assert [(a.seq, a.attempt, a.outcome.value) for a in history] == [
+        (1, 1, "transient_error"),
+        (2, 2, "succeeded"),
+    ]
+    assert history[1].provider_message_id == f"msg-{job_id}"
+
+
+async def test_transient_failures_stop_at_max_attempts(engine: AsyncEngine) -> None:
+    store = SqlJobStore(engine)
+    [job_id] = await _enqueue(store, max_attempts=2)
+    sender = ScriptedSender(SendOutcome.TRANSIENT, SendOutcome.TRANSIENT, SendOutcome.TRANSIENT)
+    await _dispatcher(store, sender).run(until_idle=True)
+    job = await store.find_job(job_id, None)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.attempts == 2 and job.error_type is not None and job.error_type.value == "transient"
+    assert len(sender.sent) == 2
+
+
+async def test_an_ambiguous_sms_is_not_sent_again(engine: AsyncEngine) -> None:
+    store = SqlJobStore(engine)
+    [job_id] = await _enqueue(store)
+    sender = ScriptedSender(SendOutcome.AMBIGUOUS)
+    await _dispatcher(store, sender).run(until_idle=True)
+    job = await store.find_job(job_id, None)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.error_type is not None and job.error_type.value == "ambiguous"
+    assert len(sender.sent) == 1
+
+
+async def test_a_sender_that_raises_does_not_kill_the_worker(engine: AsyncEngine) -> None:
+    class Exploding(ScriptedSender):
+        async def send(self, job: Job) -> SendResult:
+            raise RuntimeError("boom")
+
+    store = SqlJobStore(engine)
+    [job_id] = await _enqueue(store, max_attempts=1)
+    await _dispatcher(store, Exploding()).run(until_idle=True)
+    job = await store.find_job(job_id, None)
+    assert job is not None and job.status is JobStatus.FAILED
+    assert job.last_error == "RuntimeError: boom"
+
+
+async def test_leases_are_extended_while_a_slow_send_runs(engine: AsyncEngine) -> None:
+    store = SqlJobStore(engine)
+    [job_id] = await _enqueue(store)
+    sender = ScriptedSender(delay=0.6)
+    dispatcher = _dispatcher(store, sender, lease=timedelta(seconds=0.15))
+    await dispatcher.run(until_idle=True)
+    history = (await store.history([job_id]))[job_id]
+    assert [a.outcome.value for a in history] == ["succeeded"]
+    assert sender.sent == [job_id]
+
+
+async def test_a_dead_workers_job_is_reclaimed_as_lost_and_sent(engine: AsyncEngine) -> None:
+    store = SqlJobStore(engine)
+    [job_id] = await _enqueue(store)
+    [claimed] = await store.claim("dead-worker", 1, timedelta(seconds=0.05))
+    assert claimed.id == job_id
+    await asyncio.sleep(0.1)
+    sender = ScriptedSender()
+    dispatcher = _dispatcher(store, sender)
+    task = asyncio.create_task(dispatcher.run())
+    for _ in range(100):
+        job = await store.find_job(job_id, None)
+        if job is not None and job.status is JobStatus.COMPLETED:
+            break
+        await asyncio.sleep(0.02)
+    dispatcher.stop()
+    await task
+    history = (await store.history([job_id]))[job_id]
+    assert [a.outcome.value for a in history] == ["lost", "succeeded"]
+    assert sender.sent == [job_id]
+
+
+async def test_stop_lets_in_flight_sends_finish_within_the_grace(engine: AsyncEngine) -> None:
+    store = SqlJobStore(engine)
+    ids = await _enqueue(store, 5)
+    sender = ScriptedSender(delay=0.2)
+    dispatcher = _dispatcher(store, sender, grace=5.0)
+    task = asyncio.create_task(dispatcher.run())
+    await asyncio.sleep(0.1)
+    dispatcher.stop()
+    await asyncio.wait_for(task, 2)
+    assert sorted(sender.sent) == sorted(ids)
+    assert (await store.stats(None)).completed == 5
+
+
+async def test_sends_still_running_at_the_end_of_the_grace_are_released(
+    engine: AsyncEngine,
+) -> None:
+    store = SqlJobStore(engine)
+    [job_id] = await _enqueue(store)
+    dispatcher = _dispatcher(store, ScriptedSender(delay=30), grace=0.1)
+    task = asyncio.create_task(dispatcher.run())
+    await asyncio.sleep(0.1)
+    dispatcher.stop()
+    await asyncio.wait_for(task, 2)
+    job = await store.find_job(job_id, None)
+    assert job is not None and job.status is JobStatus.PENDING and job.attempts == 0
+
+
+async def test_no_job_is_claimed_after_stop(engine: AsyncEngine) -> None:
+    store = SqlJobStore(engine)
+    dispatcher = _dispatcher(store, ScriptedSender())
+    task = asyncio.create_task(dispatcher.run())
+    await asyncio.sleep(0.05)
+    dispatcher.stop()
+    await asyncio.wait_for(task, 2)
+    await _enqueue(store, 3)
+    assert (await store.stats(None)).pending == 3
