@@ -43,7 +43,10 @@ def _check_recipient(channel: Channel, recipient: str, field: str) -> None:
 
 
 def _check_payload(channel: Channel, payload: dict[str, Any], field: str) -> None:
-    size = len(json.dumps(payload, ensure_ascii=False).encode())
+    try:
+        size = len(json.dumps(payload, ensure_ascii=False, allow_nan=False).encode())
+    except (ValueError, TypeError):
+        raise InvalidJobError("payload must be plain JSON (no NaN or Infinity)", field) from None
     if size > MAX_PAYLOAD_BYTES:
         raise InvalidJobError(f"payload is {size} bytes; the limit is 256 KiB", field)
     if channel is Channel.EMAIL:

@@ -43,10 +43,16 @@ class GuardMiddleware:
             )
             return
         scope.setdefault("state", {})["principal"] = principal
+        if _has_nul(scope["path"].encode(), scope.get("query_string", b"")):
+            await _answer(scope, send, 422, _NUL_REFUSED)
+            return
         if scope["type"] == "http" and scope["method"] in ("POST", "PUT", "PATCH", "DELETE"):
             body = await _read_body(receive, body_limit(scope["path"]))
             if body is None:
                 await _answer(scope, send, 413, "The request body is too large")
+                return
+            if _has_nul(body):
+                await _answer(scope, send, 422, _NUL_REFUSED)
                 return
             receive = _replay(body)
         await self._app(scope, receive, send)
@@ -56,6 +62,14 @@ class GuardMiddleware:
         if not token:
             return None
         return await self._authenticate(token)
+
+
+_NUL_REFUSED = "NUL characters (\\u0000) are not accepted in paths, queries or bodies"
+
+
+def _has_nul(*parts: bytes) -> bool:
+    # PostgreSQL text cannot hold NUL; refusing it here keeps such input a clear 422.
+    return any(b"\x00" in p or b"%00" in p or b"\\u0000" in p for p in parts)
 
 
 def _bearer(scope: Scope) -> str | None:
@@ -101,7 +115,7 @@ async def _answer(scope: Scope, send: Send, status: int, detail: str) -> None:
     if scope["type"] == "websocket":
         await send({"type": "websocket.close", "code": 4401 if status == 401 else 1009})
         return
-    title = "Unauthorized" if status == 401 else "Content Too Large"
+    title = {401: "Unauthorized", 413: "Content Too Large"}.get(status, "Unprocessable Content")
     body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status}
     body["detail"] = detail
     payload = json.dumps(body).encode()
