@@ -100,6 +100,4 @@ def transition(status: JobStatus, event: Event) -> JobStatus:
     try:
         return TRANSITIONS[(status, event)]
     except KeyError:
-        raise InvalidTransitionError(
-            f"A {status.value} job does not allow {event.value}"
-        ) from None
+        raise InvalidTransitionError(f"A {status.value} job does not allow {event.value}") from None

@@ -1,0 +1,146 @@
+"""The claim and reclaim queries, written per dialect.
+
+PostgreSQL: many workers on many machines claim at once, so the inner SELECT
+locks the rows it picks with ``FOR UPDATE SKIP LOCKED``; a claimer passes over
+rows another claimer holds instead of waiting for them, and no row is handed
+out twice. SQLite: the same UPDATE runs inside ``BEGIN IMMEDIATE`` (see
+engine.Transactions.write), which already serialises every writer.
+
+Both compare against the database clock only (``db_now``), never this process's.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Select, String, Update, case, select, update
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.functions import FunctionElement
+
+from commq.adapters.store.engine import Dialect
+from commq.adapters.store.tables import db_after, db_now, jobs, sql_status
+from commq.domain.jobs import AttemptOutcome, ErrorType, JobStatus, duration_between
+
+#: The last error of a job whose worker stopped reporting before its lease ran out.
+LEASE_LOST_ERROR = "lease expired: the worker stopped reporting"
+
+#: At most this many expired leases are reclaimed per transaction.
+RECLAIM_BATCH = 500
+
+_c = jobs.c
+_PENDING = sql_status(JobStatus.PENDING)
+_PROCESSING = sql_status(JobStatus.PROCESSING)
+
+
+class new_lease_token(FunctionElement[str]):
+    """A fresh random token per row, made by the database."""
+
+    type = String()
+    inherit_cache = True
+    name = "new_lease_token"
+
+
+@compiles(new_lease_token)
+def _pg_token(element: new_lease_token, compiler: SQLCompiler, **kw: Any) -> str:
+    return "CAST(gen_random_uuid() AS TEXT)"
+
+
+@compiles(new_lease_token, "sqlite")
+def _sqlite_token(element: new_lease_token, compiler: SQLCompiler, **kw: Any) -> str:
+    return "lower(hex(randomblob(16)))"
+
+
+def _picked(ids: Select[Any], dialect: Dialect) -> Select[Any]:
+    """The ids to change, each picked once and never one another claimer holds."""
+    if dialect == "sqlite":
+        # No row locks (and no FOR UPDATE): SQLite's writers are serialised already.
+        return ids
+    # MATERIALIZED: evaluated once. Written inline as ``id IN (SELECT ... SKIP LOCKED)``
+    # PostgreSQL may re-run the subquery per outer row; each re-run skips the rows
+    # this very statement just updated and picks more, so LIMIT n claims more than n.
+    picked = ids.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+    return select(picked.c.id)
+
+
+def claim_statement(
+    dialect: Dialect, worker_id: str, limit: int, lease: timedelta, business_id: str | None
+) -> Update:
+    """Take up to ``limit`` due pending jobs, highest priority then oldest runAt."""
+    due = select(_c.id).where(_c.status == _PENDING, _c.run_at <= db_now())
+    if business_id is not None:
+        due = due.where(_c.business_id == business_id)
+    due = due.order_by(_c.priority.desc(), _c.run_at, _c.id).limit(limit)
+    return (
+        update(jobs)
+        .where(_c.id.in_(_picked(due, dialect)), _c.status == _PENDING)
+        .values(
+            status=JobStatus.PROCESSING.value,
+            attempts=_c.attempts + 1,
+            started_at=db_now(),
+            updated_at=db_now(),
+            lease_token=new_lease_token(),
+            lease_expires_at=db_after(lease.total_seconds()),
+            worker_id=worker_id,
+        )
+        .returning(*jobs.c)
+    )
+
+
+def reclaim_statement(dialect: Dialect) -> Update:
+    """Put up to RECLAIM_BATCH expired leases back (pending, or failed when attempts are spent).
+
+    Returns what the ``lost`` attempt rows need. Two reclaimers at once are safe:
+    the row lock (PostgreSQL) or the write lock (SQLite) lets one of them see each
+    job still processing and expired; the other finds it pending and skips it.
+    """
+    expired = (
+        select(_c.id)
+        .where(_c.status == _PROCESSING, _c.lease_expires_at <= db_now())
+        .order_by(_c.lease_expires_at)
+        .limit(RECLAIM_BATCH)
+    )
+    spent = _c.attempts >= _c.max_attempts
+    return (
+        update(jobs)
+        .where(_c.id.in_(_picked(expired, dialect)), _c.status == _PROCESSING)
+        .values(
+            status=case((spent, JobStatus.FAILED.value), else_=JobStatus.PENDING.value),
+            failed_at=case((spent, db_now()), else_=None),
+            run_at=case((spent, _c.run_at), else_=db_now()),
+            # It may have been sent before the worker went quiet.
+            error_type=ErrorType.AMBIGUOUS.value,
+            last_error=LEASE_LOST_ERROR,
+            seq=_c.seq + 1,
+            updated_at=db_now(),
+            lease_token=None,
+            lease_expires_at=None,
+            worker_id=None,
+        )
+        .returning(
+            _c.id,
+            _c.business_id,
+            _c.seq,
+            _c.attempts,
+            _c.started_at,
+            _c.updated_at,
+        )
+    )
+
+
+def lost_attempt(row: RowMapping) -> dict[str, Any]:
+    """The ``attempts`` values recording a reclaimed lease (a row of reclaim_statement)."""
+    started_at = row["started_at"] or row["updated_at"]
+    return {
+        "job_id": row["id"],
+        "seq": row["seq"],
+        "business_id": row["business_id"],
+        "attempt": row["attempts"],
+        "started_at": started_at,
+        "finished_at": row["updated_at"],
+        "duration_ms": duration_between(started_at, row["updated_at"]),
+        "outcome": AttemptOutcome.LOST.value,
+        "error": LEASE_LOST_ERROR,
+    }

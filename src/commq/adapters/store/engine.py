@@ -1,0 +1,144 @@
+"""Engines for the two supported databases, and the transactions the stores open.
+
+Users write plain URLs (``sqlite:///./commq.db``, ``postgresql://user@host/db``);
+commq picks the drivers: aiosqlite / psycopg for the stores, pysqlite / psycopg
+for Alembic.
+
+On SQLite the driver's own transaction handling is switched off so that commq
+emits BEGIN itself: ``BEGIN IMMEDIATE`` for every transaction that writes (it
+takes the write lock up front, so a read-then-write can never fail half way
+with SQLITE_BUSY) and a plain ``BEGIN`` for reads. Writes inside one process
+also queue on an asyncio.Lock, so they wait their turn instead of spinning in
+SQLite's busy handler.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import weakref
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, Literal
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+Dialect = Literal["sqlite", "postgresql"]
+
+#: Milliseconds a connection waits for another process's write lock.
+SQLITE_BUSY_TIMEOUT_MS = 10_000
+
+# UPDATE ... RETURNING, which claims use, arrived in SQLite 3.35.
+_SQLITE_MIN_VERSION = (3, 35)
+
+# Execution option read by the "begin" hook: which BEGIN a SQLite transaction emits.
+_BEGIN_OPTION = "commq_sqlite_begin"
+
+_DRIVERS: dict[Dialect, tuple[str, str]] = {
+    # dialect: (async driver for the stores, sync driver for Alembic)
+    "sqlite": ("sqlite+aiosqlite", "sqlite"),
+    "postgresql": ("postgresql+psycopg", "postgresql+psycopg"),
+}
+
+_SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # FULL: an acknowledged enqueue survives a power cut (NORMAL may lose the tail).
+    "PRAGMA synchronous=FULL",
+    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+    # Needed for ON DELETE CASCADE from jobs to attempts.
+    "PRAGMA foreign_keys=ON",
+)
+
+
+def dialect_of(url: str | URL) -> Dialect:
+    """``"sqlite"`` or ``"postgresql"`` for a database URL, with or without a driver."""
+    backend = make_url(url).get_backend_name()
+    if backend == "sqlite":
+        return "sqlite"
+    if backend in ("postgresql", "postgres"):
+        return "postgresql"
+    raise ValueError(f"unsupported database {backend!r}: use sqlite:/// or postgresql://")
+
+
+def driver_url(database_url: str | URL, *, sync: bool = False) -> URL:
+    """The URL with the driver commq uses (``sync`` for Alembic)."""
+    url = make_url(database_url)
+    dialect = dialect_of(url)
+    if dialect == "sqlite" and url.database in (None, "", ":memory:"):
+        # Every pooled connection (and Alembic's) would see its own empty database.
+        raise ValueError("commq needs a SQLite file, not an in-memory database")
+    async_driver, sync_driver = _DRIVERS[dialect]
+    return url.set(drivername=sync_driver if sync else async_driver)
+
+
+def make_engine(database_url: str) -> AsyncEngine:
+    """An async engine for the stores; nothing connects until first use."""
+    url = driver_url(database_url)
+    if dialect_of(url) == "sqlite":
+        engine = create_async_engine(url)
+        _take_over_sqlite_transactions(engine.sync_engine, default_begin="BEGIN")
+        return engine
+    # pre_ping: after a database restart the next transaction gets a fresh connection.
+    return create_async_engine(url, pool_pre_ping=True)
+
+
+def make_sync_engine(database_url: str) -> Engine:
+    """A sync engine for Alembic; on SQLite its transactions (DDL included) are IMMEDIATE."""
+    url = driver_url(database_url, sync=True)
+    engine = create_engine(url)
+    if dialect_of(url) == "sqlite":
+        _take_over_sqlite_transactions(engine, default_begin="BEGIN IMMEDIATE")
+    return engine
+
+
+def _take_over_sqlite_transactions(engine: Engine, default_begin: str) -> None:
+    if sqlite3.sqlite_version_info < _SQLITE_MIN_VERSION:
+        raise RuntimeError(f"commq needs SQLite 3.35 or newer, this is {sqlite3.sqlite_version}")
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # None: the driver never emits BEGIN/COMMIT on its own; the hook below does.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        for pragma in _SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, default_begin))
+
+
+# One write lock per SQLite engine, shared by every store built on that engine.
+_WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
+class Transactions:
+    """Opens the read and write transactions of the stores built on one engine."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.dialect: Dialect = dialect_of(engine.url)
+        self._writer = engine
+        self._lock: asyncio.Lock | None = None
+        if self.dialect == "sqlite":
+            self._writer = engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
+            self._lock = _WRITE_LOCKS.setdefault(engine.sync_engine, asyncio.Lock())
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that only reads (plain BEGIN on SQLite)."""
+        async with self.engine.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction that writes: committed on success, rolled back on any error."""
+        if self._lock is None:
+            async with self._writer.begin() as conn:
+                yield conn
+            return
+        async with self._lock, self._writer.begin() as conn:
+            yield conn

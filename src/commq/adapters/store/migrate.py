@@ -1,0 +1,63 @@
+"""Schema migrations: apply them (``commq migrate``, ``commq serve``) or check them (workers).
+
+Alembic is configured in code, so no alembic.ini is needed at run time. On
+PostgreSQL the upgrade runs under a transaction-scoped advisory lock, so two
+processes migrating at once take turns and the second finds nothing to do.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import text
+
+from commq.adapters.store.engine import dialect_of, make_sync_engine
+from commq.domain.errors import SchemaMismatchError
+
+_SCRIPTS = Path(__file__).with_name("migrations")
+
+#: pg_advisory_xact_lock key of migrations ("commq" in ASCII); held until commit.
+MIGRATION_LOCK_KEY = 0x636F6D6D71
+
+
+def _config() -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(_SCRIPTS))
+    return config
+
+
+def migrate(database_url: str) -> None:
+    """Upgrade the database to the newest schema; a no-op when it is there already."""
+    config = _config()
+    engine = make_sync_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            if dialect_of(database_url) == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+
+
+def check_schema(database_url: str) -> None:
+    """Raise SchemaMismatchError unless the database is at the newest schema."""
+    expected = set(ScriptDirectory.from_config(_config()).get_heads())
+    engine = make_sync_engine(database_url)
+    try:
+        with engine.connect() as connection:
+            current = set(MigrationContext.configure(connection).get_current_heads())
+    finally:
+        engine.dispose()
+    if current != expected:
+        found = ", ".join(sorted(current)) or "no schema"
+        raise SchemaMismatchError(
+            f"The database schema ({found}) does not match this version of commq "
+            f"({', '.join(sorted(expected))}); run `commq migrate`."
+        )

@@ -1,0 +1,288 @@
+"""The JobStore over SQLite or PostgreSQL.
+
+Every state change is one compare-and-set UPDATE on the row's id, status and
+(for a worker's changes) lease token, so a stale worker or a raced operator
+changes nothing. Times that matter for scheduling come from the database clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, Insert, bindparam, delete, func, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from commq.adapters.store.claims import (
+    RECLAIM_BATCH,
+    claim_statement,
+    lost_attempt,
+    reclaim_statement,
+)
+from commq.adapters.store.engine import Transactions
+from commq.adapters.store.paging import encode_cursor, page_query
+from commq.adapters.store.rows import (
+    action_values,
+    attempt_from_row,
+    audit_insert,
+    decision_values,
+    job_from_row,
+    new_job_row,
+)
+from commq.adapters.store.tables import (
+    UtcDateTime,
+    attempts,
+    db_after,
+    db_now,
+    jobs,
+    sql_status,
+)
+from commq.application.ports import AttemptReport, Enqueued
+from commq.domain.audit import AuditEntry
+from commq.domain.errors import InvalidTransitionError
+from commq.domain.jobs import (
+    Attempt,
+    AttemptOutcome,
+    Job,
+    JobStatus,
+    NewJob,
+    Page,
+    QueueStats,
+    duration_between,
+)
+from commq.domain.listing import MAX_PAGE_SIZE, JobFilter, PageRequest
+from commq.domain.outcomes import Decision
+from commq.domain.transitions import Action, allowed_sources, check_action
+
+_c = jobs.c
+_PROCESSING = sql_status(JobStatus.PROCESSING)
+_IN_CHUNK = 500
+_LEASE_CLEARED = {"lease_token": None, "lease_expires_at": None, "worker_id": None}
+
+
+class SqlJobStore:
+    """Durable jobs in SQL; see the JobStore protocol for each method's contract."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._tx = Transactions(engine)
+
+    async def enqueue(self, new_jobs: Sequence[NewJob]) -> list[Enqueued]:
+        if not new_jobs:
+            return []
+        values = [new_job_row(job) for job in new_jobs]
+        async with self._tx.write() as conn:
+            result = await conn.execute(self._insert_new(), values)
+            created = {row["id"]: job_from_row(row) for row in result.mappings()}
+            replayed = await self._by_idempotency_key(conn, values, created)
+        return [
+            Enqueued(created[v["id"]], True)
+            if v["id"] in created
+            else Enqueued(replayed[(v["business_id"], v["idempotency_key"])], False)
+            for v in values
+        ]
+
+    def _insert_new(self) -> Insert:
+        # The unique index decides between concurrent enqueues with one key: the
+        # loser inserts nothing and reads the winner's job below.
+        insert = postgresql.insert if self._tx.dialect == "postgresql" else sqlite.insert
+        return (
+            insert(jobs)
+            .values(
+                run_at=func.coalesce(bindparam("requested_run_at", type_=UtcDateTime()), db_now()),
+                created_at=db_now(),
+                updated_at=db_now(),
+            )
+            .on_conflict_do_nothing(
+                index_elements=[_c.business_id, _c.idempotency_key],
+                index_where=_c.idempotency_key.is_not(None),
+            )
+            .returning(*jobs.c)
+        )
+
+    async def _by_idempotency_key(
+        self, conn: AsyncConnection, values: list[dict[str, Any]], created: dict[str, Job]
+    ) -> dict[tuple[str, str], Job]:
+        keys = {(v["business_id"], v["idempotency_key"]) for v in values if v["id"] not in created}
+        if not keys:
+            return {}
+        query = jobs.select().where(tuple_(_c.business_id, _c.idempotency_key).in_(list(keys)))
+        rows = (await conn.execute(query)).mappings()
+        return {(r["business_id"], r["idempotency_key"]): job_from_row(r) for r in rows}
+
+    async def find_job(self, job_id: str, business_id: str | None) -> Job | None:
+        async with self._tx.read() as conn:
+            row = (await conn.execute(jobs.select().where(*_one(job_id, business_id)))).mappings()
+            found = row.first()
+        return None if found is None else job_from_row(found)
+
+    async def list_jobs(self, where: JobFilter, page: PageRequest) -> Page:
+        limit = max(1, min(page.limit, MAX_PAGE_SIZE))
+        query = page_query(where, page.order, page.cursor, limit)
+        async with self._tx.read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
+        cursor = encode_cursor(page.order, rows[limit - 1]) if len(rows) > limit else None
+        return Page([job_from_row(r) for r in rows[:limit]], cursor)
+
+    async def history(self, job_ids: Sequence[str]) -> dict[str, list[Attempt]]:
+        found: dict[str, list[Attempt]] = {job_id: [] for job_id in job_ids}
+        ids = list(found)
+        async with self._tx.read() as conn:
+            # Chunks keep each IN list far below the drivers' bound-parameter limits.
+            for start in range(0, len(ids), _IN_CHUNK):
+                query = (
+                    attempts.select()
+                    .where(attempts.c.job_id.in_(ids[start : start + _IN_CHUNK]))
+                    .order_by(attempts.c.job_id, attempts.c.seq)
+                )
+                for row in (await conn.execute(query)).mappings():
+                    found[row["job_id"]].append(attempt_from_row(row))
+        return found
+
+    async def stats(self, business_id: str | None) -> QueueStats:
+        job_scope = [] if business_id is None else [_c.business_id == business_id]
+        counts = select(_c.status, func.count()).where(*job_scope).group_by(_c.status)
+        due = select(db_now(), func.count(), func.min(_c.run_at)).where(
+            _c.status == sql_status(JobStatus.PENDING), _c.run_at <= db_now(), *job_scope
+        )
+        average = select(func.avg(attempts.c.duration_ms)).where(
+            attempts.c.outcome == sql_status(AttemptOutcome.SUCCEEDED),
+            attempts.c.finished_at >= db_after(-3600),
+            *([] if business_id is None else [attempts.c.business_id == business_id]),
+        )
+        async with self._tx.read() as conn:
+            by_status = {status: n for status, n in (await conn.execute(counts)).all()}
+            now, due_count, oldest_run_at = (await conn.execute(due)).one()
+            avg_ms = (await conn.execute(average)).scalar()
+        pending = by_status.get(JobStatus.PENDING.value, 0)
+        return QueueStats(
+            **{s.value: by_status.get(s.value, 0) for s in JobStatus},
+            avg_processing_time_seconds=None if avg_ms is None else float(avg_ms) / 1000,
+            oldest_pending_age_seconds=(
+                0.0 if oldest_run_at is None else max(0.0, (now - oldest_run_at).total_seconds())
+            ),
+            due=due_count,
+            # Two statements: on PostgreSQL a claim may land between them.
+            scheduled=max(0, pending - due_count),
+        )
+
+    async def claim(
+        self, worker_id: str, limit: int, lease: timedelta, business_id: str | None = None
+    ) -> list[Job]:
+        if limit <= 0:
+            return []
+        statement = claim_statement(self._tx.dialect, worker_id, limit, lease, business_id)
+        async with self._tx.write() as conn:
+            rows = (await conn.execute(statement)).mappings().all()
+        # UPDATE ... RETURNING does not keep the inner ORDER BY.
+        return sorted(map(job_from_row, rows), key=lambda j: (-j.priority, j.run_at, j.id))
+
+    async def extend_leases(self, leases: Sequence[tuple[str, str]], lease: timedelta) -> set[str]:
+        if not leases:
+            return set()
+        statement = (
+            update(jobs)
+            .where(tuple_(_c.id, _c.lease_token).in_(list(leases)), _c.status == _PROCESSING)
+            .values(lease_expires_at=db_after(lease.total_seconds()))
+            .returning(_c.id)
+        )
+        async with self._tx.write() as conn:
+            return set((await conn.execute(statement)).scalars())
+
+    async def record_result(
+        self, job: Job, lease_token: str, decision: Decision, report: AttemptReport
+    ) -> bool:
+        statement = (
+            update(jobs)
+            .where(*_held(job.id, lease_token))
+            .values(**decision_values(decision, report.result), **_LEASE_CLEARED)
+            .values(seq=_c.seq + 1, updated_at=db_now())
+            .returning(_c.seq, _c.attempts, _c.business_id)
+        )
+        result = report.result
+        async with self._tx.write() as conn:
+            row = (await conn.execute(statement)).mappings().first()
+            if row is None:
+                return False
+            await conn.execute(
+                attempts.insert().values(
+                    job_id=job.id,
+                    seq=row["seq"],
+                    business_id=row["business_id"],
+                    attempt=row["attempts"],
+                    started_at=report.started_at,
+                    finished_at=report.finished_at,
+                    duration_ms=duration_between(report.started_at, report.finished_at),
+                    outcome=decision.attempt_outcome.value,
+                    error=result.error,
+                    provider=result.provider,
+                    provider_message_id=result.provider_message_id,
+                )
+            )
+        return True
+
+    async def release(self, job_id: str, lease_token: str) -> bool:
+        statement = (
+            update(jobs)
+            .where(*_held(job_id, lease_token))
+            .values(status=JobStatus.PENDING.value, attempts=_c.attempts - 1, **_LEASE_CLEARED)
+            .values(updated_at=db_now())
+            .returning(_c.id)
+        )
+        async with self._tx.write() as conn:
+            return (await conn.execute(statement)).first() is not None
+
+    async def reclaim_expired(self) -> int:
+        reclaimed = 0
+        while True:  # one bounded transaction per batch
+            async with self._tx.write() as conn:
+                rows = (await conn.execute(reclaim_statement(self._tx.dialect))).mappings().all()
+                if rows:
+                    await conn.execute(attempts.insert(), [lost_attempt(r) for r in rows])
+            reclaimed += len(rows)
+            if len(rows) < RECLAIM_BATCH:
+                return reclaimed
+
+    async def apply_action(self, job_id: str, action: Action, audit: AuditEntry) -> Job | None:
+        async with self._tx.write() as conn:
+            row = await _change(conn, job_id, action, audit.business_id)
+            if row is None:
+                # Tell "no such job" from "not allowed now", on a locked re-read.
+                locked = select(_c.status).where(*_one(job_id, audit.business_id))
+                status = (await conn.execute(locked.with_for_update())).scalar()
+                if status is None:
+                    return None
+                check_action(action, JobStatus(status))
+                # Allowed now: a concurrent change committed between the two reads.
+                row = await _change(conn, job_id, action, audit.business_id)
+                if row is None:
+                    raise InvalidTransitionError()
+            await conn.execute(audit_insert(audit, row["business_id"], job_id))
+        return job_from_row(row)
+
+    async def record_audit(self, audit: AuditEntry) -> None:
+        async with self._tx.write() as conn:
+            await conn.execute(audit_insert(audit, audit.business_id, audit.job_id))
+
+
+def _one(job_id: str, business_id: str | None) -> list[ColumnElement[bool]]:
+    where = [_c.id == job_id]
+    return where if business_id is None else [*where, _c.business_id == business_id]
+
+
+def _held(job_id: str, lease_token: str) -> list[ColumnElement[bool]]:
+    return [_c.id == job_id, _c.lease_token == lease_token, _c.status == _PROCESSING]
+
+
+async def _change(
+    conn: AsyncConnection, job_id: str, action: Action, business_id: str | None
+) -> RowMapping | None:
+    sources = [status.value for status in allowed_sources(action)]
+    where = [*_one(job_id, business_id), _c.status.in_(sources)]
+    if action is Action.DELETE:
+        statement: Any = delete(jobs).where(*where)  # attempts go by ON DELETE CASCADE
+    else:
+        statement = update(jobs).where(*where).values(**action_values(action))
+    return (await conn.execute(statement.returning(*jobs.c))).mappings().first()

@@ -1,0 +1,259 @@
+"""The schema, its column types, and the database clock.
+
+Times: PostgreSQL stores ``timestamptz``; SQLite stores fixed-width UTC text
+``YYYY-MM-DD HH:MM:SS.ffffff``, which sorts and compares correctly as text.
+Both come back as aware UTC datetimes. Lease and schedule comparisons use
+``db_now()`` / ``db_after()``, the database's clock, never this process's.
+
+Payloads are stored as JSON text exactly as given (key order kept), not jsonb.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    literal,
+    literal_column,
+    text,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from commq.domain.jobs import AttemptOutcome, JobStatus
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """An aware UTC datetime: timestamptz on PostgreSQL, sortable text on SQLite."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(26))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: commq stores aware UTC times")
+        value = value.astimezone(UTC)
+        if dialect.name == "sqlite":
+            return value.replace(tzinfo=None).isoformat(" ", "microseconds")
+        return value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if isinstance(value, str):
+            return datetime.fromisoformat(value).replace(tzinfo=UTC)
+        assert isinstance(value, datetime)
+        return value.astimezone(UTC)
+
+
+class JsonText(TypeDecorator[Any]):
+    """A JSON document kept as text, so it comes back exactly as it went in."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
+        # ensure_ascii: lone surrogates and the like cannot break the UTF-8 encoding.
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
+        return None if value is None else json.loads(value)
+
+
+class db_now(FunctionElement[datetime]):
+    """The database's current time (PostgreSQL: statement start; SQLite: 'now')."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+    name = "db_now"
+
+
+class db_after(FunctionElement[datetime]):
+    """The database's current time plus ``seconds`` (may be negative)."""
+
+    type = UtcDateTime()
+    inherit_cache = True
+    name = "db_after"
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(literal(float(seconds), Float()))
+
+
+# SQLite 'now' has millisecond precision; '000' pads it to the stored width.
+_SQLITE_NOW = "(strftime('%Y-%m-%d %H:%M:%f', 'now'{}) || '000')"
+
+
+@compiles(db_now)
+def _pg_now(element: db_now, compiler: SQLCompiler, **kw: Any) -> str:
+    return "statement_timestamp()"
+
+
+@compiles(db_now, "sqlite")
+def _sqlite_now(element: db_now, compiler: SQLCompiler, **kw: Any) -> str:
+    return _SQLITE_NOW.format("")
+
+
+@compiles(db_after)
+def _pg_after(element: db_after, compiler: SQLCompiler, **kw: Any) -> str:
+    seconds = compiler.process(element.clauses, **kw)
+    return f"(statement_timestamp() + make_interval(secs => {seconds}))"
+
+
+@compiles(db_after, "sqlite")
+def _sqlite_after(element: db_after, compiler: SQLCompiler, **kw: Any) -> str:
+    seconds = compiler.process(element.clauses, **kw)
+    return _SQLITE_NOW.format(f", printf('%+.6f seconds', {seconds})")
+
+
+def sql_status(status: JobStatus | AttemptOutcome) -> ColumnElement[str]:
+    """A status as an SQL literal: partial indexes are only used for literal predicates."""
+    return literal_column(f"'{status.value}'", String())
+
+
+_PENDING = "status = 'pending'"
+_PROCESSING = "status = 'processing'"
+_FAILED = "status = 'failed'"
+_SUCCEEDED = "outcome = 'succeeded'"
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+
+def _partial_index(name: str, where: str, *columns: Any, unique: bool = False) -> Index:
+    clause = text(where)
+    return Index(name, *columns, unique=unique, postgresql_where=clause, sqlite_where=clause)
+
+
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("business_id", Text, nullable=False),
+    Column("communication_id", Text),
+    Column("channel", String(16), nullable=False),
+    Column("recipient", Text, nullable=False),
+    Column("payload", JsonText, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("priority", Integer, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("max_attempts", Integer, nullable=False),
+    #: Attempt rows ever written for the job: the next attempt row's seq is seq + 1.
+    Column("seq", Integer, nullable=False),
+    Column("run_at", UtcDateTime, nullable=False),
+    Column("last_error", Text),
+    Column("error_type", String(16)),
+    Column("provider", Text),
+    Column("provider_message_id", Text),
+    Column("delivery_status", String(16)),
+    Column("idempotency_key", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime),
+    Column("completed_at", UtcDateTime),
+    Column("failed_at", UtcDateTime),
+    Column("cancelled_at", UtcDateTime),
+    Column("lease_token", String(36)),
+    Column("lease_expires_at", UtcDateTime),
+    Column("worker_id", Text),
+)
+
+# Partial indexes stay small (only the rows of one status) and keep the claim
+# loop fast however many completed jobs the table holds.
+_c = jobs.c
+_partial_index("ix_jobs_claim", _PENDING, _c.priority.desc(), _c.run_at, _c.id)
+_partial_index("ix_jobs_due", _PENDING, _c.run_at, _c.id)
+_partial_index("ix_jobs_business_due", _PENDING, _c.business_id, _c.run_at, _c.id)
+_partial_index("ix_jobs_lease", _PROCESSING, _c.lease_expires_at)
+_partial_index("ix_jobs_failed", _FAILED, _c.failed_at.desc(), _c.id.desc())
+_partial_index(
+    "ix_jobs_business_failed", _FAILED, _c.business_id, _c.failed_at.desc(), _c.id.desc()
+)
+_partial_index(
+    "uq_jobs_business_idempotency",
+    "idempotency_key IS NOT NULL",
+    _c.business_id,
+    _c.idempotency_key,
+    unique=True,
+)
+Index("ix_jobs_business_status", _c.business_id, _c.status, _c.id)
+Index("ix_jobs_business_id", _c.business_id, _c.id)
+Index("ix_jobs_business_communication", _c.business_id, _c.communication_id, _c.id)
+
+attempts = Table(
+    "attempts",
+    metadata,
+    Column("job_id", String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    # Copied from the job so the per-business processing-time average needs no join.
+    Column("business_id", Text, nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime),
+    Column("duration_ms", Integer),
+    Column("outcome", String(16), nullable=False),
+    Column("error", Text),
+    Column("provider", Text),
+    Column("provider_message_id", Text),
+)
+_partial_index("ix_attempts_succeeded", _SUCCEEDED, attempts.c.finished_at)
+_partial_index(
+    "ix_attempts_business_succeeded", _SUCCEEDED, attempts.c.business_id, attempts.c.finished_at
+)
+
+#: Append-only: nothing updates or deletes these rows.
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("at", UtcDateTime, nullable=False),
+    Column("action", Text, nullable=False),
+    Column("actor_key_id", Text, nullable=False),
+    Column("actor_name", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("business_id", Text),
+    Column("job_id", String(36)),
+    Column("filter", JsonText),
+    Column("count", Integer),
+)
+Index("ix_audit_events_business_id", audit_events.c.business_id, audit_events.c.id)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("prefix", Text, nullable=False, unique=True),
+    Column("secret_hash", Text, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("business_id", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+)

@@ -1,0 +1,157 @@
+"""What workers write back: results, releases, lost leases, fencing and history."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from commq.adapters.store import SqlJobStore
+from commq.adapters.store.claims import LEASE_LOST_ERROR
+from commq.adapters.store.tables import attempts
+from commq.domain.jobs import AttemptOutcome, ErrorType, JobStatus
+from commq.domain.transitions import Action
+
+from .support import (
+    BUSINESS,
+    audit,
+    claim_one,
+    count_rows,
+    enqueue,
+    failed,
+    finish,
+    now,
+    reread,
+    retry_later,
+    succeeded,
+)
+
+TINY_LEASE = timedelta(seconds=0.05)
+LEASE_5 = timedelta(minutes=5)
+
+
+async def test_success_completes_the_job_and_clears_the_last_error(job_store: SqlJobStore) -> None:
+    job = await enqueue(job_store)
+    assert await finish(job_store, await claim_one(job_store), retry_later("421 busy"))
+    claimed = await claim_one(job_store)
+    assert await finish(job_store, claimed, succeeded(), seconds=2.5)
+    done = await reread(job_store, job.id)
+    assert done.status is JobStatus.COMPLETED
+    assert done.completed_at is not None
+    assert (done.provider, done.provider_message_id) == ("outbox", "msg-1")
+    assert (done.last_error, done.error_type) == (None, None)
+    assert (done.lease_token, done.lease_expires_at) == (None, None)
+    assert done.attempts == 2
+    history = (await job_store.history([job.id]))[job.id]
+    assert [(a.seq, a.attempt, a.outcome) for a in history] == [
+        (1, 1, AttemptOutcome.TRANSIENT_ERROR),
+        (2, 2, AttemptOutcome.SUCCEEDED),
+    ]
+    assert history[0].error == "421 busy"
+    assert history[1].duration_ms == 2500
+    assert history[1].provider_message_id == "msg-1"
+    finished_at = history[1].finished_at
+    assert finished_at and finished_at - history[1].started_at == timedelta(seconds=2.5)
+
+
+async def test_a_permanent_failure_fails_the_job(job_store: SqlJobStore) -> None:
+    job = await enqueue(job_store)
+    assert await finish(job_store, await claim_one(job_store), failed("550 no such user"))
+    gone = await reread(job_store, job.id)
+    assert gone.status is JobStatus.FAILED
+    assert gone.failed_at is not None
+    assert (gone.last_error, gone.error_type) == ("550 no such user", ErrorType.PERMANENT)
+    assert gone.lease_token is None
+
+
+async def test_a_transient_failure_is_due_again_after_its_delay(job_store: SqlJobStore) -> None:
+    job = await enqueue(job_store)
+    before = now()
+    outcome = retry_later("timeout", timedelta(minutes=10))
+    assert await finish(job_store, await claim_one(job_store), outcome)
+    waiting = await reread(job_store, job.id)
+    assert waiting.status is JobStatus.PENDING
+    assert (waiting.last_error, waiting.error_type) == ("timeout", ErrorType.TRANSIENT)
+    assert before + timedelta(minutes=9) < waiting.run_at < now() + timedelta(minutes=11)
+    assert await job_store.claim("w", 5, timedelta(seconds=5)) == []
+
+
+async def test_a_released_job_is_pending_again_without_an_attempt(job_store: SqlJobStore) -> None:
+    job = await enqueue(job_store)
+    claimed = await claim_one(job_store)
+    assert claimed.lease_token
+    assert not await job_store.release(job.id, "someone-else")
+    assert await job_store.release(job.id, claimed.lease_token)
+    back = await reread(job_store, job.id)
+    assert (back.status, back.attempts, back.lease_token) == (JobStatus.PENDING, 0, None)
+    assert (await job_store.history([job.id]))[job.id] == []
+    assert not await job_store.release(job.id, claimed.lease_token)
+
+
+async def test_an_expired_lease_is_reclaimed_as_a_lost_attempt(job_store: SqlJobStore) -> None:
+    job = await enqueue(job_store)
+    await claim_one(job_store, lease=TINY_LEASE)
+    await enqueue(job_store)
+    await claim_one(job_store, lease=LEASE_5)  # still held: not reclaimed
+    await asyncio.sleep(0.1)
+    assert await job_store.reclaim_expired() == 1
+    back = await reread(job_store, job.id)
+    assert (back.status, back.attempts, back.lease_token) == (JobStatus.PENDING, 1, None)
+    assert back.run_at <= now() + timedelta(seconds=1)
+    assert (back.last_error, back.error_type) == (LEASE_LOST_ERROR, ErrorType.AMBIGUOUS)
+    [lost] = (await job_store.history([job.id]))[job.id]
+    assert (lost.seq, lost.attempt, lost.outcome) == (1, 1, AttemptOutcome.LOST)
+    assert lost.error == LEASE_LOST_ERROR
+    assert await job_store.reclaim_expired() == 0
+
+
+async def test_a_lost_last_attempt_fails_the_job_as_ambiguous(job_store: SqlJobStore) -> None:
+    job = await enqueue(job_store, max_attempts=1)
+    await claim_one(job_store, lease=TINY_LEASE)
+    await asyncio.sleep(0.1)
+    assert await job_store.reclaim_expired() == 1
+    gone = await reread(job_store, job.id)
+    assert gone.status is JobStatus.FAILED
+    assert gone.failed_at is not None
+    assert (gone.last_error, gone.error_type) == (LEASE_LOST_ERROR, ErrorType.AMBIGUOUS)
+
+
+async def test_a_stale_worker_cannot_write_over_a_reclaimed_job(
+    job_store: SqlJobStore, store_engine: AsyncEngine
+) -> None:
+    job = await enqueue(job_store)
+    stale = await claim_one(job_store, lease=TINY_LEASE)
+    await asyncio.sleep(0.1)
+    assert await job_store.reclaim_expired() == 1
+    current = await claim_one(job_store, lease=LEASE_5)
+    assert current.lease_token != stale.lease_token
+    assert not await finish(job_store, stale, succeeded())
+    assert not await job_store.release(job.id, stale.lease_token or "")
+    assert await job_store.extend_leases([(job.id, stale.lease_token or "")], LEASE_5) == set()
+    assert await job_store.find_job(job.id, BUSINESS) == current
+    assert await count_rows(store_engine, attempts, job_id=job.id) == 1  # only the lost one
+    assert await finish(job_store, current, succeeded())
+
+
+async def test_concurrent_reclaimers_reclaim_each_lease_once(
+    job_store: SqlJobStore, store_engine: AsyncEngine
+) -> None:
+    for _ in range(20):
+        await enqueue(job_store)
+    await job_store.claim("w", 20, TINY_LEASE)
+    await asyncio.sleep(0.1)
+    counts = await asyncio.gather(*(job_store.reclaim_expired() for _ in range(4)))
+    assert sum(counts) == 20
+    assert await count_rows(store_engine, attempts, outcome="lost") == 20
+
+
+async def test_attempt_seq_keeps_counting_across_a_manual_retry(job_store: SqlJobStore) -> None:
+    job = await enqueue(job_store, max_attempts=2)
+    await finish(job_store, await claim_one(job_store), retry_later())
+    await finish(job_store, await claim_one(job_store), failed())
+    await job_store.apply_action(job.id, Action.RETRY, audit("job.retry"))
+    await finish(job_store, await claim_one(job_store), succeeded())
+    history = await job_store.history([job.id, "no-such-job"])
+    assert history["no-such-job"] == []
+    assert [(a.seq, a.attempt) for a in history[job.id]] == [(1, 1), (2, 2), (3, 1)]
