@@ -17,7 +17,8 @@ $(STAMP): pyproject.toml | $(PY)
 run: $(STAMP)
 	$(VENV)/bin/commq serve
 
-test: $(STAMP)
+# Lint first: a style or layering break fails CI as surely as a failing test.
+test: lint
 	$(PY) -m pytest
 
 lint: $(STAMP)
