@@ -58,16 +58,21 @@ KEYS = {
 }
 
 
-@pytest.fixture
-def settings(sqlite_url: str, tmp_path: Path) -> Settings:
+def base_settings(database_url: str, tmp_path: Path) -> Settings:
+    """Outbox providers, no backoff, quick polling."""
     return Settings(
-        database_url=sqlite_url,
+        database_url=database_url,
         providers=parse_providers("email=outbox,sms=outbox,webhook=outbox"),
         outbox_dir=tmp_path / "outbox",
         retry_backoff_base=0.0,
         retry_backoff_max=0.0,
         poll_interval=0.05,
     )
+
+
+@pytest.fixture
+def settings(sqlite_url: str, tmp_path: Path) -> Settings:
+    return base_settings(sqlite_url, tmp_path)
 
 
 @pytest.fixture

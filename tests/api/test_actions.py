@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from sqlalchemy import text
 
-from .conftest import Api
+from commq.entrypoints.settings import Settings
+
+from .conftest import Api, base_settings
 
 Q = "/communication-queue"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """Job actions run on both SQLite and PostgreSQL."""
+    return base_settings(database_url, tmp_path)
 
 
 async def _audit_actions(api: Api) -> list[tuple[str, str | None, str]]:

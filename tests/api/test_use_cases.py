@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -11,9 +12,15 @@ from aiosmtpd.controller import Controller
 
 from commq.entrypoints.settings import Settings
 
-from .conftest import running, with_providers
+from .conftest import base_settings, running, with_providers
 
 Q = "/communication-queue"
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    """These use cases run on both SQLite and PostgreSQL."""
+    return base_settings(database_url, tmp_path)
 
 
 class Mailbox:

@@ -72,7 +72,7 @@ def load_settings(
     providers = parse_providers(DEFAULT_PROVIDERS)
     providers.update(parse_providers(values.get("COMMQ_PROVIDERS", "")))
     return Settings(
-        database_url=values.get("COMMQ_DATABASE_URL", Settings.database_url),
+        database_url=_database_url(values.get("COMMQ_DATABASE_URL", Settings.database_url)),
         providers=providers,
         outbox_dir=Path(values.get("COMMQ_OUTBOX_DIR", "./outbox")),
         smtp_url=values.get("COMMQ_SMTP_URL", Settings.smtp_url),
@@ -80,13 +80,21 @@ def load_settings(
         webhook_allowed_hosts=values.get("COMMQ_WEBHOOK_ALLOWED_HOSTS", ""),
         max_attempts=_int(values, "COMMQ_MAX_ATTEMPTS", 3, minimum=1),
         retry_backoff_base=_seconds(values, "COMMQ_RETRY_BACKOFF_BASE", 30.0),
-        retry_backoff_max=_seconds(values, "COMMQ_RETRY_BACKOFF_MAX", 3600.0),
+        retry_backoff_max=_seconds(values, "COMMQ_RETRY_BACKOFF_MAX", 3600.0, maximum=_THIRTY_DAYS),
         lease_seconds=_seconds(values, "COMMQ_LEASE_SECONDS", 60.0, minimum=0.05),
         poll_interval=_seconds(values, "COMMQ_POLL_INTERVAL", 1.0, minimum=0.01),
         concurrency=_int(values, "COMMQ_CONCURRENCY", 50, minimum=1),
         shutdown_grace=_seconds(values, "COMMQ_SHUTDOWN_GRACE", 10.0),
         metrics_token=values.get("COMMQ_METRICS_TOKEN") or None,
     )
+
+
+def _database_url(url: str) -> str:
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise SettingsError(
+            "COMMQ_DATABASE_URL must start with sqlite:/// or postgresql:// (no driver suffix)"
+        )
+    return url
 
 
 def _read_file(path: Path) -> dict[str, str]:
@@ -109,11 +117,20 @@ def _int(values: Mapping[str, str], name: str, default: int, minimum: int = 0) -
     return number
 
 
-def _seconds(values: Mapping[str, str], name: str, default: float, minimum: float = 0.0) -> float:
+_THIRTY_DAYS = 30 * 24 * 3600.0
+
+
+def _seconds(
+    values: Mapping[str, str],
+    name: str,
+    default: float,
+    minimum: float = 0.0,
+    maximum: float = _THIRTY_DAYS,
+) -> float:
     try:
         number = float(values.get(name, default))
     except ValueError:
         raise SettingsError(f"{name} must be a number of seconds") from None
-    if number < minimum:
-        raise SettingsError(f"{name} must be at least {minimum}")
+    if not minimum <= number <= maximum:
+        raise SettingsError(f"{name} must be between {minimum} and {maximum:g} seconds")
     return number
