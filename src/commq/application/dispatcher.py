@@ -9,7 +9,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from commq.application.ports import AttemptReport, Clock, JobStore, Sender, Wakeup
+from commq.application.ports import (
+    AttemptReport,
+    Clock,
+    DispatchObserver,
+    JobStore,
+    Sender,
+    Wakeup,
+)
 from commq.domain.jobs import Channel, Job
 from commq.domain.outcomes import SendOutcome, SendResult, decide
 from commq.domain.retry import RetryPolicy
@@ -51,6 +58,7 @@ class Dispatcher:
         settings: DispatchSettings,
         worker_id: str,
         jitter: Callable[[], float] = random.random,
+        observer: DispatchObserver | None = None,
     ) -> None:
         self._store = store
         self._senders = senders
@@ -60,6 +68,7 @@ class Dispatcher:
         self._settings = settings
         self._worker_id = worker_id
         self._jitter = jitter
+        self._observer = observer
         self._in_flight: dict[str, Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -86,6 +95,8 @@ class Dispatcher:
                     continue
                 if until_idle and not self._tasks:
                     break
+                if self._observer is not None:
+                    self._observer.heartbeat(self._worker_id, len(self._in_flight))
                 await self._idle()
         finally:
             await self._finish_in_flight()
@@ -147,6 +158,8 @@ class Dispatcher:
             started = self._clock.now()
             result = await self._send(job)
             report = AttemptReport(started, self._clock.now(), result)
+            if self._observer is not None:
+                self._observer.attempt_finished(job, report)
             decision = decide(job, result, self._policy, self._jitter())
             token = job.lease_token or ""
             if not await self._store.record_result(job, token, decision, report):

@@ -170,3 +170,15 @@ class Clock(Protocol):
     def now(self) -> datetime:
         """An aware UTC datetime."""
         ...
+
+
+class DispatchObserver(Protocol):
+    """Watches the worker loop (metrics); every method must be cheap and must not raise."""
+
+    def attempt_finished(self, job: Job, report: AttemptReport) -> None:
+        """One send attempt ended (``job`` as claimed, so ``job.run_at`` gives queue wait)."""
+        ...
+
+    def heartbeat(self, worker_id: str, in_flight: int) -> None:
+        """The worker is alive; called at least every poll interval."""
+        ...
