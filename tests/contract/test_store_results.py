@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -155,3 +156,16 @@ async def test_attempt_seq_keeps_counting_across_a_manual_retry(job_store: SqlJo
     history = await job_store.history([job.id, "no-such-job"])
     assert history["no-such-job"] == []
     assert [(a.seq, a.attempt) for a in history[job.id]] == [(1, 1), (2, 2), (3, 1)]
+
+
+async def test_a_provider_failure_gives_its_attempt_back(job_store: SqlJobStore) -> None:
+    job = await enqueue(job_store)
+    decision, result = retry_later("503 from the provider")
+    uncounted = (replace(decision, counts_attempt=False), result)
+    for _ in range(5):
+        assert await finish(job_store, await claim_one(job_store), uncounted)
+    waiting = await reread(job_store, job.id)
+    assert waiting.status is JobStatus.PENDING
+    assert waiting.attempts == 0
+    history = (await job_store.history([job.id]))[job.id]
+    assert [a.seq for a in history] == [1, 2, 3, 4, 5]

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from commq.domain.jobs import AttemptOutcome, Channel, ErrorType, Job, JobStatus
-from commq.domain.outcomes import Decision, SendOutcome, SendResult, decide
+from commq.domain.outcomes import Blame, Decision, SendOutcome, SendResult, decide
 from commq.domain.retry import RetryPolicy
 
 SETTINGS = settings(max_examples=100, deadline=None, database=None)
@@ -278,3 +278,26 @@ def test_success_clears_last_error_even_if_the_job_had_one() -> None:
 def test_a_jitter_outside_the_unit_interval_is_refused_when_a_retry_is_scheduled() -> None:
     with pytest.raises(ValueError, match="jitter"):
         decide(claimed_job(attempts=1), failure(SendOutcome.TRANSIENT), POLICY, 1.0)
+
+
+@pytest.mark.parametrize("blame", [Blame.PROVIDER, Blame.RATE_LIMIT])
+@pytest.mark.parametrize("outcome", [SendOutcome.TRANSIENT, SendOutcome.PERMANENT])
+def test_a_provider_or_rate_limit_failure_waits_without_using_an_attempt(
+    blame: Blame, outcome: SendOutcome
+) -> None:
+    job = claimed_job(attempts=3, max_attempts=3)
+    result = SendResult(
+        outcome, "sendgrid", error="503", blame=blame, retry_after=timedelta(seconds=40)
+    )
+    decision = decide(job, result, POLICY, 0.0)
+    assert decision.status is JobStatus.PENDING
+    assert decision.counts_attempt is False
+    assert decision.error_type is ErrorType.TRANSIENT
+    assert decision.retry_in == timedelta(seconds=40)
+
+
+def test_an_ambiguous_answer_stays_ambiguous_whoever_is_blamed() -> None:
+    result = SendResult(SendOutcome.AMBIGUOUS, "twilio", error="timeout", blame=Blame.PROVIDER)
+    decision = decide(claimed_job(Channel.SMS), result, POLICY, 0.0)
+    assert decision.status is JobStatus.FAILED
+    assert decision.counts_attempt is True

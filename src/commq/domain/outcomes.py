@@ -27,6 +27,18 @@ class SendOutcome(StrEnum):
     AMBIGUOUS = "ambiguous"
 
 
+class Blame(StrEnum):
+    """Whose problem a failed send was; only the message's own failures use up attempts."""
+
+    #: The message itself (bad address, rejected content, a timeout on this send).
+    MESSAGE = "message"
+    #: The provider is down or misconfigured (5xx storms, 401/403, connection refused):
+    #: the job waits (or fails over) without consuming an attempt.
+    PROVIDER = "provider"
+    #: The provider asked us to slow down (429): the job waits; no failover.
+    RATE_LIMIT = "rate_limit"
+
+
 @dataclass(frozen=True, slots=True)
 class SendResult:
     """A sender's classified answer."""
@@ -37,6 +49,7 @@ class SendResult:
     error: str | None = None
     #: The provider asked us to wait at least this long (Retry-After).
     retry_after: timedelta | None = None
+    blame: Blame = Blame.MESSAGE
 
     @classmethod
     def ok(cls, provider: str, provider_message_id: str | None = None) -> SendResult:
@@ -54,6 +67,8 @@ class Decision:
     last_error: str | None
     #: For a retry: how long after the database's "now" the job is due again.
     retry_in: timedelta | None = None
+    #: False when the provider, not the message, failed: the attempt is given back.
+    counts_attempt: bool = True
 
 
 _ATTEMPT_OUTCOME = {
@@ -67,6 +82,9 @@ _ATTEMPT_OUTCOME = {
 def decide(job: Job, result: SendResult, policy: RetryPolicy, jitter: float) -> Decision:
     """The next state of ``job`` (already claimed, so ``job.attempts`` counts this attempt).
 
+    A failure blamed on the provider or a rate limit never fails the job and
+    gives its attempt back (DESIGN §2: provider outages do not use up messages).
+
     Ambiguous e-mail and SMS are never retried on their own, so nobody receives
     a message twice; a webhook carries a stable id receivers can deduplicate
     on, so it is retried like a transient error.
@@ -75,6 +93,12 @@ def decide(job: Job, result: SendResult, policy: RetryPolicy, jitter: float) -> 
     if result.outcome is SendOutcome.OK:
         return Decision(JobStatus.COMPLETED, attempt_outcome, None, None)
     error_type = _error_type(result.outcome)
+    if result.blame is not Blame.MESSAGE and result.outcome is not SendOutcome.AMBIGUOUS:
+        # An outage or a rate limit is nobody's fault in the message: wait, keep attempts.
+        delay = policy.backoff(max(job.attempts, 1), jitter, result.retry_after)
+        return Decision(
+            JobStatus.PENDING, attempt_outcome, ErrorType.TRANSIENT, result.error, delay, False
+        )
     if _retryable(job, result.outcome) and job.attempts < job.max_attempts:
         delay = policy.backoff(job.attempts, jitter, result.retry_after)
         return Decision(JobStatus.PENDING, attempt_outcome, error_type, result.error, delay)

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import Insert
 from sqlalchemy.engine import RowMapping
 
-from commq.adapters.store.tables import audit_events, db_after, db_now
+from commq.adapters.store.tables import audit_events, db_after, db_now, jobs
 from commq.domain.audit import AuditEntry
 from commq.domain.jobs import (
     Attempt,
@@ -104,6 +104,8 @@ def decision_values(decision: Decision, result: SendResult) -> dict[str, Any]:
         "last_error": decision.last_error,
         "error_type": None if decision.error_type is None else decision.error_type.value,
     }
+    if not decision.counts_attempt:
+        values["attempts"] = jobs.c.attempts - 1
     if decision.status is JobStatus.COMPLETED:
         return {**values, "completed_at": db_now(), "last_error": None, "error_type": None}
     if decision.status is JobStatus.FAILED:
