@@ -4,7 +4,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed-dev
 PYTHON ?= python3
 
-.PHONY: run test lint format
+.PHONY: run test lint format bench bench-quick chromium screenshots
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,20 @@ run: $(STAMP)
 	$(VENV)/bin/commq serve
 
 # Lint first: a style or layering break fails CI as surely as a failing test.
-test: lint
+test: lint chromium
 	$(PY) -m pytest
+
+# The browser tests drive Debian's Chromium; install it when missing (a no-op when present).
+CHROMIUM := /usr/bin/chromium
+SUDO     := $(if $(filter 0,$(shell id -u)),,sudo)
+
+chromium:
+	@test -x $(CHROMIUM) || { $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-dejavu-core; }
+
+# Screenshots of every dashboard page, at 1280 and 390 px wide, into docs/screenshots/.
+screenshots: $(STAMP) chromium
+	$(PY) tests/browser/screenshots.py docs/screenshots
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests
@@ -30,3 +42,20 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(VENV)/bin/ruff format src tests
 	$(VENV)/bin/ruff check --fix src tests
+
+# The benchmark (docs/benchmarks.md). The peers live in their own venv, made from the
+# `bench` extra, so that their dependencies (uvloop) never change the product's venv.
+BENCH_VENV  := bench/.venv-peers
+BENCH_STAMP := $(BENCH_VENV)/.installed-bench
+
+$(BENCH_STAMP): pyproject.toml
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/python -m pip install -q --upgrade pip
+	$(BENCH_VENV)/bin/python -m pip install -q -e '.[bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(STAMP) $(BENCH_STAMP)
+	$(PY) -m bench
+
+bench-quick: $(STAMP) $(BENCH_STAMP)
+	$(PY) -m bench --quick

@@ -1,4 +1,8 @@
-"""Real peers on 127.0.0.1 for the sender tests: an aiosmtpd server and a scriptable HTTP server."""
+"""Real peers on 127.0.0.1 for the sender tests.
+
+An aiosmtpd server (``smtp_server``), a scriptable HTTP server (``http_server``),
+and the provider fakes of ``tests/fakes`` (``fake_sendgrid``, ``fake_twilio``).
+"""
 
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from aiosmtpd.smtp import SMTP as SmtpSession
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from commq.domain.jobs import Channel, Job, JobStatus, new_job_id
+from fakes import FakeSendGrid, FakeTwilio
 
 JobFactory = Callable[..., Job]
 
@@ -43,11 +48,12 @@ def make_job() -> JobFactory:
         recipient: str | None = None,
         payload: dict[str, Any] | None = None,
         job_id: str | None = None,
+        business_id: str = "biz-1",
     ) -> Job:
         now = datetime.now(UTC)
         return Job(
             id=job_id or new_job_id(),
-            business_id="biz-1",
+            business_id=business_id,
             channel=channel,
             recipient=recipient or _DEFAULT_RECIPIENTS[channel],
             payload=dict(_DEFAULT_PAYLOADS[channel]) if payload is None else payload,
@@ -94,6 +100,39 @@ class SmtpHandler:
     hang_up_at_mail: bool = False
     hang_up_after_data: bool = False
     logins: list[tuple[bytes, bytes]] = field(default_factory=list)
+    #: The client address of each MAIL FROM: distinct values are distinct connections.
+    mail_peers: list[Any] = field(default_factory=list)
+    rsets: int = 0
+    #: Every session's server side, so a test can drop idle clients as servers do.
+    servers: list[SmtpSession] = field(default_factory=list)
+
+    async def handle_EHLO(
+        self,
+        server: SmtpSession,
+        session: Session,
+        envelope: Envelope,
+        hostname: str,
+        responses: list[str],
+    ) -> list[str]:
+        self.servers.append(server)
+        session.host_name = hostname
+        return responses
+
+    async def handle_RSET(self, server: SmtpSession, session: Session, envelope: Envelope) -> str:
+        self.rsets += 1
+        return "250 OK"
+
+    def drop_connections(self) -> None:
+        """Close every client connection, as a server does with idle clients."""
+        for server in self.servers:
+            if server.transport is not None:
+                # The server runs its own event loop in another thread.
+                server.loop.call_soon_threadsafe(server.transport.close)
+
+    @property
+    def connections(self) -> int:
+        """How many connections carried a MAIL FROM."""
+        return len(set(self.mail_peers))
 
     async def handle_MAIL(
         self,
@@ -103,6 +142,7 @@ class SmtpHandler:
         address: str,
         mail_options: list[str],
     ) -> str:
+        self.mail_peers.append(session.peer)
         if self.hang_up_at_mail and server.transport is not None:
             server.transport.close()
         if self.mail_reply:
@@ -340,3 +380,22 @@ def http_server() -> Iterator[HttpPeer]:
         server.shutdown()
         thread.join()
         server.server_close()
+
+
+# ---------------------------------------------------------------- provider fakes
+
+
+@pytest.fixture
+def fake_sendgrid() -> Iterator[FakeSendGrid]:
+    """A fake SendGrid answering 202 until told otherwise."""
+    with FakeSendGrid() as fake:
+        yield fake
+    assert fake.errors == []
+
+
+@pytest.fixture
+def fake_twilio() -> Iterator[FakeTwilio]:
+    """A fake Twilio answering 201 until told otherwise."""
+    with FakeTwilio() as fake:
+        yield fake
+    assert fake.errors == []

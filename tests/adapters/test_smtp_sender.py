@@ -13,7 +13,7 @@ from aiosmtpd.smtp import Envelope
 
 from commq.adapters.senders import SmtpSender, SmtpServer, parse_smtp_url
 from commq.domain.jobs import Job
-from commq.domain.outcomes import SendOutcome, SendResult
+from commq.domain.outcomes import Blame, SendOutcome, SendResult
 
 if TYPE_CHECKING:
     from conftest import SmtpPeer
@@ -231,9 +231,10 @@ async def test_a_server_that_never_greets_is_transient(
         (b"554 5.7.1 You are not welcome here\r\n", SendOutcome.PERMANENT),
     ],
 )
-async def test_a_refusing_greeting_is_classified_by_its_code(
+async def test_a_refusing_greeting_is_a_provider_fault_classified_by_its_code(
     make_job: JobFactory, greeting: bytes, outcome: SendOutcome
 ) -> None:
+    # No message was involved yet: whatever the server refuses, it refuses for every message.
     async def refuse(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(greeting)
         await writer.drain()
@@ -247,7 +248,7 @@ async def test_a_refusing_greeting_is_classified_by_its_code(
         server.close()
         await server.wait_closed()
 
-    assert result.outcome is outcome
+    assert (result.outcome, result.blame) == (outcome, Blame.PROVIDER)
     assert result.error is not None
     assert result.error.startswith(f"SMTP {greeting.decode().strip()}")
 

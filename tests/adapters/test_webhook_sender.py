@@ -109,13 +109,13 @@ async def test_a_host_allowed_by_name_is_reached_with_its_name_in_the_host_heade
 
 
 class FixedAnswerGuard(HostGuard):
-    """A guard whose "DNS" answers with fixed addresses, as a rebinding resolver might not."""
+    """A guard allowing 127.0.0.0/8 whose "DNS" answers with fixed addresses."""
 
     def __init__(self, *answer: str) -> None:
-        super().__init__()
+        super().__init__("127.0.0.0/8")
         self.answer = [ipaddress.ip_address(a) for a in answer]
 
-    async def addresses(self, url: str) -> list[IPAddress]:
+    async def resolve(self, host: str, port: int) -> list[IPAddress]:
         return self.answer
 
 

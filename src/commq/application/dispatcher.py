@@ -1,24 +1,30 @@
-"""The worker loop: claim due jobs, send them concurrently, record every attempt."""
+"""The worker loop: claim due jobs, send them concurrently, record every attempt.
+
+Sending itself (failover order, circuits, send slots, suppressions) is the
+FailoverRoute's; the loop claims only channels that some provider can take
+now, and records what the route reports.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
+from commq.application.failover import Deferred, FailoverRoute, Gate, Guards
 from commq.application.ports import (
     AttemptReport,
     Clock,
     DispatchObserver,
-    JobStore,
+    DispatchStore,
     Sender,
     Wakeup,
 )
 from commq.domain.jobs import Channel, Job
-from commq.domain.outcomes import SendOutcome, SendResult, decide
+from commq.domain.outcomes import decide
 from commq.domain.retry import RetryPolicy
 
 log = logging.getLogger("commq.worker")
@@ -42,16 +48,18 @@ class DispatchSettings:
 
 
 class Dispatcher:
-    """Claims jobs under leases, sends them through the channel's sender, records results.
+    """Claims jobs under leases, sends them through the channel's providers, records results.
 
-    Leases are extended every third of their length while sends run, and a
-    result is written only while the lease is still this worker's own.
+    ``senders`` maps each channel to its providers in failover order (a single
+    sender is a list of one). Leases are extended every third of their length
+    while sends run, and a result is written only while the lease is still
+    this worker's own.
     """
 
     def __init__(
         self,
-        store: JobStore,
-        senders: Mapping[Channel, Sender],
+        store: DispatchStore,
+        senders: Mapping[Channel, Sender | Sequence[Sender]],
         wakeup: Wakeup,
         clock: Clock,
         policy: RetryPolicy,
@@ -59,9 +67,13 @@ class Dispatcher:
         worker_id: str,
         jitter: Callable[[], float] = random.random,
         observer: DispatchObserver | None = None,
+        guards: Guards | None = None,
     ) -> None:
         self._store = store
-        self._senders = senders
+        self._guards = guards or Guards()
+        self._route = FailoverRoute(
+            _in_failover_order(senders), self._guards, clock, self._attempt_finished
+        )
         self._wakeup = wakeup
         self._clock = clock
         self._policy = policy
@@ -89,6 +101,9 @@ class Dispatcher:
         reclaimer = asyncio.create_task(self._reclaim_forever())
         try:
             while not self._stopping.is_set():
+                if self._full():
+                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                    continue
                 claimed = await self._claim_into_free_slots(None)
                 sent += claimed
                 if claimed:
@@ -109,7 +124,7 @@ class Dispatcher:
         """One dispatch pass: send due jobs (of one business) until none is due; returns count."""
         sent = 0
         while sent < limit and not self._stopping.is_set():
-            claimed = await self._claim_into_free_slots(business_id)
+            claimed = 0 if self._full() else await self._claim_into_free_slots(business_id)
             if not claimed and not self._tasks:
                 break
             sent += claimed
@@ -119,25 +134,40 @@ class Dispatcher:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         return sent
 
+    def _full(self) -> bool:
+        # A job leaves _in_flight before its task ends, so a full worker has tasks to wait on.
+        return len(self._in_flight) >= self._settings.concurrency and bool(self._tasks)
+
     async def _claim_into_free_slots(self, business_id: str | None) -> int:
         free = self._settings.concurrency - len(self._in_flight)
-        if free <= 0:
-            await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
-            return 0
         try:
-            jobs = await self._store.claim(
-                self._worker_id,
-                min(free, self._settings.batch_size),
-                self._settings.lease,
-                business_id,
-            )
+            jobs = await self._claim(business_id, min(free, self._settings.batch_size))
         except Exception:
             log.exception("claim failed; retrying after the poll interval")
             await self._idle()
             return 0
-        for job in jobs:
+        for job in await self._route.screen(jobs):
             self._start(job)
         return len(jobs)
+
+    async def _claim(self, business_id: str | None, limit: int) -> list[Job]:
+        """Claim jobs of the channels that can send now; one at a time where only a probe can."""
+        await self._route.refresh()
+        gates = {channel: self._route.gate(channel) for channel in Channel}
+        waiting = {channel for channel, gate in gates.items() if gate is not Gate.OPEN}
+        jobs: list[Job] = []
+        if len(waiting) < len(gates):
+            jobs = await self._store.claim(
+                self._worker_id, limit, self._settings.lease, business_id, waiting
+            )
+        for channel in (c for c, gate in gates.items() if gate is Gate.PROBE):
+            if len(jobs) >= limit:
+                break
+            others = set(Channel) - {channel}
+            jobs += await self._store.claim(
+                self._worker_id, 1, self._settings.lease, business_id, others
+            )
+        return jobs
 
     def _start(self, job: Job) -> None:
         self._in_flight[job.id] = job
@@ -155,15 +185,11 @@ class Dispatcher:
 
     async def _process(self, job: Job) -> None:
         try:
-            started = self._clock.now()
-            result = await self._send(job)
-            report = AttemptReport(started, self._clock.now(), result)
-            if self._observer is not None:
-                self._observer.attempt_finished(job, report)
-            decision = decide(job, result, self._policy, self._jitter())
-            token = job.lease_token or ""
-            if not await self._store.record_result(job, token, decision, report):
-                log.warning("job %s: lease was taken over; result discarded", job.id)
+            step = await self._route.send(job)
+            if isinstance(step, Deferred):
+                await self._defer(job, step)
+            else:
+                await self._finish(job, step.report)
         except asyncio.CancelledError:
             await self._release(job)
             raise
@@ -172,19 +198,22 @@ class Dispatcher:
         finally:
             self._in_flight.pop(job.id, None)
 
-    async def _send(self, job: Job) -> SendResult:
-        sender = self._senders.get(job.channel)
-        if sender is None:
-            return SendResult(
-                SendOutcome.PERMANENT, "none", error=f"no provider configured for {job.channel}"
-            )
-        try:
-            return await sender.send(job)
-        except Exception as exc:
-            # A sender bug must not kill the worker; count it as a transient failure.
-            return SendResult(
-                SendOutcome.TRANSIENT, sender.name, error=f"{type(exc).__name__}: {exc}"
-            )
+    def _attempt_finished(self, job: Job, report: AttemptReport) -> None:
+        if self._observer is not None:
+            self._observer.attempt_finished(job, report)
+
+    async def _finish(self, job: Job, report: AttemptReport) -> None:
+        decision = decide(job, report.result, self._policy, self._jitter())
+        if not await self._store.record_result(job, job.lease_token or "", decision, report):
+            log.warning("job %s: lease was taken over; result discarded", job.id)
+
+    async def _defer(self, job: Job, step: Deferred) -> None:
+        """No provider could take the job now: back to the queue, no attempt used."""
+        held = self._guards.held
+        if held is None:
+            await self._store.release(job.id, job.lease_token or "")
+        elif not await held.defer(job.id, job.lease_token or "", step.delay, step.reason):
+            log.warning("job %s: lease was taken over before it was given back", job.id)
 
     async def _release(self, job: Job) -> None:
         try:
@@ -221,3 +250,12 @@ class Dispatcher:
             except Exception:
                 log.exception("could not reclaim expired leases")
             await asyncio.sleep(self._settings.reclaim_interval)
+
+
+def _in_failover_order(
+    senders: Mapping[Channel, Sender | Sequence[Sender]],
+) -> dict[Channel, list[Sender]]:
+    return {
+        channel: list(providers) if isinstance(providers, Sequence) else [providers]
+        for channel, providers in senders.items()
+    }

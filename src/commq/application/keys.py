@@ -73,3 +73,14 @@ class KeyService:
         if not hmac.compare_digest(stored.secret_hash, hash_secret(presented)):
             return None
         return Principal(stored.id, stored.name, stored.role, stored.business_id)
+
+    async def signed_in(self, key_id: str, prefix: str) -> Principal | None:
+        """The principal of a key that signed in earlier (dashboard session), or None.
+
+        Looked up again on every request, so a key that is gone, or replaced
+        under the same prefix, ends its sessions at once.
+        """
+        stored = await self._keys.find_key(prefix)
+        if stored is None or stored.id != key_id:
+            return None
+        return Principal(stored.id, stored.name, stored.role, stored.business_id)

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
+from commq.domain.alerts import Alert, AlertPolicy, HealthReading
+from commq.domain.analytics import HistoryQuery, RollupSums
 from commq.domain.audit import AuditEntry
-from commq.domain.jobs import Attempt, Job, NewJob, Page, QueueStats
+from commq.domain.circuit import Circuit
+from commq.domain.delivery import DeliveryEvent, EventEffect
+from commq.domain.jobs import Attempt, AttemptOutcome, Channel, Job, NewJob, Page, QueueStats
 from commq.domain.listing import JobFilter, PageRequest
+from commq.domain.operations import AuditFilter, AuditPage
 from commq.domain.outcomes import Decision, SendResult
 from commq.domain.permissions import Role
+from commq.domain.suppression import Suppression, SuppressionPage
 from commq.domain.transitions import Action
 
 
@@ -182,3 +189,245 @@ class DispatchObserver(Protocol):
     def heartbeat(self, worker_id: str, in_flight: int) -> None:
         """The worker is alive; called at least every poll interval."""
         ...
+
+
+class AlertStore(Protocol):
+    """Stored alerts, and the figures their rules read."""
+
+    def evaluation_lock(self) -> AbstractAsyncContextManager[bool]:
+        """Held while this process evaluates; yields False when another process holds it."""
+        ...
+
+    async def health(self, policy: AlertPolicy) -> HealthReading:
+        """Per-business figures of the kinds ``policy`` watches, and the database's now."""
+        ...
+
+    async def firing_alerts(self) -> list[Alert]:
+        """Every alert that is firing, of every business."""
+        ...
+
+    async def save_alert(self, alert: Alert) -> None:
+        """Store ``alert``, replacing the stored alert of the same id."""
+        ...
+
+    async def list_alerts(self, business_id: str | None, resolved_within: timedelta) -> list[Alert]:
+        """Firing alerts and those resolved within ``resolved_within``, newest first.
+
+        ``business_id`` None: every alert; otherwise only that business's own.
+        """
+        ...
+
+
+class AlertNotifier(Protocol):
+    """Tells people about an alert that fired, repeats or resolved."""
+
+    async def notify(self, alert: Alert) -> bool:
+        """Send ``alert.message``; False (never an exception) when it did not get through."""
+        ...
+
+
+# ---- providers: send slots, circuit breakers, held jobs, suppressions, delivery events
+
+
+@dataclass(frozen=True, slots=True)
+class SlotGrant:
+    """Send slots reserved for one provider, in epoch seconds of the database clock.
+
+    ``count`` slots, one interval apart, the first at ``first_at``; ``now`` is
+    when the database granted them. With ``count`` 0 none was free: ask again
+    at ``first_at``.
+    """
+
+    count: int
+    first_at: float
+    now: float
+
+
+class RateStore(Protocol):
+    """Send slots and provider pauses shared by every worker, on the database clock."""
+
+    async def reserve_slots(
+        self, provider: str, interval: timedelta, count: int, horizon: timedelta
+    ) -> SlotGrant:
+        """Take ``count`` slots ``interval`` apart if the first is at most ``horizon`` away.
+
+        The first is the provider's next free slot or now, whichever is later,
+        and never inside the provider's pause.
+        """
+        ...
+
+    async def pause_provider(self, provider: str, delay: timedelta) -> None:
+        """No slot of ``provider`` before now + ``delay`` (a longer pause stays)."""
+        ...
+
+    async def paused_providers(self) -> dict[str, timedelta]:
+        """The providers paused now, each with how long its pause still runs."""
+        ...
+
+    async def clock(self) -> float:
+        """The database's clock now, in epoch seconds (slots are on this clock)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class CircuitReading:
+    """Every stored circuit, read at the database's ``now``."""
+
+    circuits: list[Circuit]
+    now: datetime
+
+
+#: A pure change of one circuit, given the database's now.
+CircuitChange = Callable[[Circuit, datetime], Circuit]
+
+
+class CircuitStore(Protocol):
+    """Circuit breakers shared by every worker."""
+
+    async def read_circuits(self) -> CircuitReading:
+        """Every stored circuit (absent ones are closed) and the database's now."""
+        ...
+
+    async def change_circuit(
+        self, provider: str, scope: str, change: CircuitChange, actor: str, job_id: str | None
+    ) -> Circuit:
+        """Apply ``change`` to the stored circuit (closed if none) in one transaction.
+
+        A state change writes its audit event (``circuit.open`` …, by ``actor``
+        with the role ``system``) in the same transaction. Returns the new circuit.
+        """
+        ...
+
+
+class DispatchStore(JobStore, Protocol):
+    """The JobStore as a worker uses it: claims may pass over channels that cannot send."""
+
+    async def claim(
+        self,
+        worker_id: str,
+        limit: int,
+        lease: timedelta,
+        business_id: str | None = None,
+        skip_channels: Collection[Channel] = (),
+    ) -> list[Job]:
+        """As JobStore.claim, leaving jobs of ``skip_channels`` pending."""
+        ...
+
+
+class HeldJobStore(Protocol):
+    """What a worker does with a claimed job besides recording its final result."""
+
+    async def record_attempt(
+        self, job: Job, lease_token: str, outcome: AttemptOutcome, report: AttemptReport
+    ) -> bool:
+        """Append an attempt to the job's history and keep the job claimed (failover)."""
+        ...
+
+    async def defer(self, job_id: str, lease_token: str, delay: timedelta, reason: str) -> bool:
+        """Give the job back unsent: pending after ``delay``, attempt not counted."""
+        ...
+
+    async def fail_unsent(self, job_id: str, lease_token: str, error: str) -> bool:
+        """Fail the job as permanent without sending it (its attempt not counted)."""
+        ...
+
+
+class SuppressionStore(Protocol):
+    """Each business's suppressed recipients."""
+
+    async def find_suppressions(self, jobs: Sequence[Job]) -> dict[str, Suppression]:
+        """The suppression that applies to each job that has one, by job id."""
+        ...
+
+    async def add_suppression(self, suppression: Suppression) -> bool:
+        """List a recipient (the first reason stays); True when it was not listed yet."""
+        ...
+
+    async def list_suppressions(
+        self, business_id: str | None, limit: int, cursor: str | None
+    ) -> SuppressionPage:
+        """One keyset page, by recipient; raises InvalidCursorError for a foreign cursor."""
+        ...
+
+    async def delete_suppression(self, business_id: str, recipient: str, audit: AuditEntry) -> int:
+        """Unlist ``recipient`` on every channel, audited in the same transaction.
+
+        Returns how many entries went (0: none, and no audit event).
+        """
+        ...
+
+
+class DeliveryStore(Protocol):
+    """Provider events about sent messages."""
+
+    async def apply_delivery_event(self, event: DeliveryEvent) -> EventEffect:
+        """Apply ``event`` once, in one transaction.
+
+        Moves its job's deliveryStatus forward and lists the recipient when the
+        event suppresses.
+        """
+        ...
+
+
+# ---- operations: bulk actions, the audit trail, analytics rollups, retention
+
+
+class BulkJobStore(Protocol):
+    """Retry or cancel every job a filter matches, in bounded chunks."""
+
+    async def count_bulk(self, action: Action, where: JobFilter, ids: Sequence[str] | None) -> int:
+        """How many jobs ``action`` would change now (``ids`` None: any id)."""
+        ...
+
+    async def apply_bulk(
+        self, action: Action, where: JobFilter, ids: Sequence[str] | None, audit: AuditEntry
+    ) -> int:
+        """Apply ``action`` to every matching job, one transaction per chunk.
+
+        Each chunk is a compare-and-set on the status ``action`` starts from, so
+        a job a worker claimed meanwhile is left alone. The audit event, with
+        the total count, is written in the transaction of the last chunk.
+        Returns how many jobs changed.
+        """
+        ...
+
+
+class AuditReader(Protocol):
+    """Reads the append-only audit trail."""
+
+    async def list_audit(self, where: AuditFilter, limit: int, cursor: str | None) -> AuditPage:
+        """Events newest first; raises InvalidCursorError for a cursor it did not issue."""
+        ...
+
+
+class RollupStore(Protocol):
+    """Analytics sums kept as jobs are enqueued and finish."""
+
+    async def rollup_sums(self, query: HistoryQuery) -> RollupSums:
+        """Sums per (group, bucket start) over the query's range; absent buckets are zero."""
+        ...
+
+
+class RetentionStore(Protocol):
+    """Deletes old finished jobs and keeps the counters compact."""
+
+    async def prune_batch(self, older_than: timedelta, limit: int, after: str | None) -> PruneBatch:
+        """Delete up to ``limit`` completed or cancelled jobs finished before now - ``older_than``.
+
+        Jobs are looked at in id order after ``after``; failed, pending and
+        processing jobs, rollups and audit events are never deleted.
+        """
+        ...
+
+    async def compact(self) -> None:
+        """Fold the concurrent writers' counter slots together (cheap; safe to run anywhere)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class PruneBatch:
+    """One retention batch: how many jobs went, and where the next batch starts."""
+
+    deleted: int
+    #: The id to continue after; None when no older job is left to look at.
+    next_after: str | None

@@ -143,6 +143,14 @@ class Attempt:
 
 
 @dataclass(frozen=True, slots=True)
+class ErrorCount:
+    """One error message and how many failed attempts reported it."""
+
+    error: str
+    count: int
+
+
+@dataclass(frozen=True, slots=True)
 class QueueStats:
     """Counts by status plus the health figures of DESIGN §2."""
 
@@ -156,6 +164,16 @@ class QueueStats:
     #: Pending jobs that are due now (the rest are scheduled for later).
     due: int = 0
     scheduled: int = 0
+    #: Jobs completed in the last minute and the last hour.
+    completed_last_minute: int = 0
+    completed_last_hour: int = 0
+    #: Failed attempts / finished attempts over the last hour; None when none finished.
+    failure_rate_last_hour: float | None = None
+    #: {channel: {status: count}}, and the same by the provider of the latest attempt.
+    by_channel: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_provider: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: The most frequent errors of failed attempts in the last hour, most frequent first.
+    top_errors_last_hour: tuple[ErrorCount, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

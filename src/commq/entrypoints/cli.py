@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 import typer
@@ -64,7 +64,10 @@ def serve(
     apply_migrations(settings.database_url)
     asyncio.run(_first_start_key(settings))
     app_ = create_app(settings, run_worker=not no_worker, apply_migrations=False)
-    uvicorn.run(app_, host=host, port=port, log_level="info")
+    # Live streams (SSE) never end on their own: after the grace they are cut, so a
+    # SIGTERM cannot hang on a connected dashboard.
+    grace = settings.shutdown_grace
+    uvicorn.run(app_, host=host, port=port, log_level="info", timeout_graceful_shutdown=grace)
 
 
 async def _first_start_key(settings: Settings) -> None:
@@ -217,6 +220,44 @@ async def _stats(settings: Settings, business: str | None) -> Any:
         return await container.queue.stats(CLI_ACTOR, business)
     finally:
         await container.close()
+
+
+@app.command()
+def prune(
+    older_than: Annotated[
+        str | None,
+        typer.Option(help="Age: 30d, 12h, 90m, 45s or seconds [default: COMMQ_RETENTION_DAYS]"),
+    ] = None,
+) -> None:
+    """Delete completed and cancelled jobs (and their attempts) older than --older-than.
+
+    Failed, pending and processing jobs, the rollups behind /stats/history and
+    the audit trail are kept. Works in batches of 1000; safe beside running workers.
+    """
+    from commq.domain.operations import parse_age
+
+    settings = _settings()
+    if older_than is None and settings.retention_days <= 0:
+        raise _fail("COMMQ_RETENTION_DAYS is 0 (retention off): pass --older-than")
+    try:
+        age = parse_age(older_than or f"{settings.retention_days}d")
+    except ValueError as exc:
+        raise _fail(f"--older-than: {exc}") from None
+    deleted = asyncio.run(_prune(settings, age))
+    typer.echo(f"deleted {deleted} completed or cancelled job{'s' * (deleted != 1)}")
+
+
+async def _prune(settings: Settings, age: timedelta) -> int:
+    await asyncio.to_thread(apply_migrations, settings.database_url)
+    container = await build(settings)
+    try:
+        return await container.retention.prune(age, _show_progress)
+    finally:
+        await container.close()
+
+
+def _show_progress(total: int) -> None:
+    typer.echo(f"deleted {total} so far...", err=True)
 
 
 def main() -> None:

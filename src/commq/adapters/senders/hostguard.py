@@ -55,19 +55,29 @@ class HostGuard:
         await self.addresses(url)
 
     async def addresses(self, url: str) -> list[IPAddress]:
-        """The checked addresses ``url``'s host resolves to, in resolver order.
-
-        Connecting to one of these (rather than resolving again) keeps a DNS
-        answer that changes between check and connect from slipping past.
-        """
-        parsed = _parse(url)
+        """The checked addresses ``url``'s host resolves to, in resolver order."""
+        parsed = parse_target(url)
         host = parsed.raw_host.decode("ascii")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        resolved = await _resolve(host, port)
+        return await self.connectable(host, port)
+
+    async def connectable(self, host: str, port: int) -> list[IPAddress]:
+        """The addresses of ``host`` that may be connected to: all of them, or a refusal.
+
+        The webhook transport calls this when it opens a connection and then
+        connects to these very addresses (never resolving again), so a DNS
+        answer that changes between a check and the connect cannot slip past.
+        Raises RefusedAddressError, or OSError when the host does not resolve.
+        """
+        resolved = await self.resolve(host, port)
         if _normal_host(host) not in self._hosts:
             for address in resolved:
                 self._check_address(host, address)
         return resolved
+
+    async def resolve(self, host: str, port: int) -> list[IPAddress]:
+        """The host's addresses in resolver order: the DNS lookup, apart so tests can fake it."""
+        return await _resolve(host, port)
 
     def _check_address(self, host: str, address: IPAddress) -> None:
         if any(address in network for network in self._networks):
@@ -85,8 +95,11 @@ class HostGuard:
             )
 
 
-def _parse(url: str) -> httpx.URL:
-    # The same parser as the HTTP client, so both agree on which host is meant.
+def parse_target(url: str) -> httpx.URL:
+    """A webhook URL parsed as the HTTP client will (so both agree on the host), or a refusal.
+
+    Only http and https URLs with a host pass; anything else raises RefusedAddressError.
+    """
     try:
         parsed = httpx.URL(url)
     except httpx.InvalidURL as exc:

@@ -1,21 +1,23 @@
-"""The SMTP sender: one connection per message, every reply classified by RFC 5321."""
+"""The SMTP sender: pooled connections, every reply classified by RFC 3463 and RFC 5321."""
 
 from __future__ import annotations
 
-import contextlib
 import re
 from dataclasses import dataclass
-from enum import StrEnum
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import aiosmtplib
 
+from commq.adapters.senders.classification import NO_ANSWER, NOT_SENT, lookup
+from commq.adapters.senders.classification.smtp import SMTP, enhanced_status, smtp_keys
 from commq.adapters.senders.email_message import (
     MESSAGE_POLICY,
     EmailEnvelope,
     build_email,
     single_address,
 )
+from commq.adapters.senders.smtp_pool import SmtpPool
+from commq.adapters.senders.smtp_session import REUSABLE_AFTER_REFUSAL, Delivery, Stage
 from commq.domain.jobs import Job
 from commq.domain.outcomes import SendOutcome, SendResult
 
@@ -73,99 +75,70 @@ def _flag(value: str) -> bool:
     raise ValueError(f"starttls must be true or false, not {value!r}")
 
 
-class _Stage(StrEnum):
-    """How far one delivery got; decides what a lost connection means."""
-
-    CONNECT = "connection setup"
-    MAIL = "MAIL FROM"
-    RCPT = "RCPT TO"
-    DATA = "DATA"
-    #: The whole message is on the wire: the server may have queued it.
-    CONTENT = "the message content"
-    #: The server answered 250 to the content.
-    DONE = "done"
-
-
-class _Delivery:
-    """One message over one connection, remembering how far it got."""
-
-    def __init__(self, smtp: aiosmtplib.SMTP, timeout: float) -> None:
-        self.smtp = smtp
-        self.timeout = timeout
-        self.stage = _Stage.CONNECT
-
-    async def run(self, envelope: EmailEnvelope, content: bytes) -> None:
-        await self.smtp.connect()
-        self.stage = _Stage.MAIL
-        await self.smtp.mail(envelope.sender)
-        self.stage = _Stage.RCPT
-        await self.smtp.rcpt(envelope.recipient)
-        self.stage = _Stage.DATA
-        await self._transfer(content)
-        self.stage = _Stage.DONE
-
-    async def _transfer(self, content: bytes) -> None:
-        # aiosmtplib's data() sends DATA and the content in one call, which hides
-        # whether a timeout came before or after the message left us; that
-        # difference is the one between "retry" and "maybe delivered".
-        start = await self.smtp.execute_command(b"DATA")
-        if start.code != 354:
-            raise aiosmtplib.SMTPDataError(start.code, start.message)
-        protocol = self.smtp.protocol
-        if protocol is None:
-            raise aiosmtplib.SMTPServerDisconnected("Connection lost")
-        protocol.write(content)
-        self.stage = _Stage.CONTENT
-        reply = await protocol.read_response(timeout=self.timeout)
-        if reply.code != 250:
-            raise aiosmtplib.SMTPDataError(reply.code, reply.message)
-
-    async def hang_up(self) -> None:
-        # QUIT only after a clean exchange; after an error the session state is unknown.
-        if self.stage is _Stage.DONE and self.smtp.is_connected:
-            with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                await self.smtp.quit(timeout=min(self.timeout, 5.0))
-        self.smtp.close()
-
-
 class SmtpSender:
-    """Sends email jobs to one SMTP server.
+    """Sends email jobs to one SMTP server, reusing connections across messages.
 
-    4xx replies are transient and 5xx permanent (RFC 5321 §4.2.1), wherever
-    they come (greeting, AUTH, MAIL, RCPT, DATA). A connection lost or timed
-    out before the content was sent is transient; after it, the server may
-    have queued the message, so the result is ambiguous. The Message-ID is
-    derived from the job id, so receivers can still drop a duplicate.
+    Replies are classified by ``classification.smtp.SMTP``: RFC 3463 enhanced
+    status codes first, the RFC 5321 reply code next, and the enhanced code
+    is kept at the front of the error ("SMTP 550 5.1.1 ... (at RCPT TO)"). A
+    connection lost or timed out before the content was sent is a provider
+    outage; after it, the server may have queued the message, so the result
+    is ambiguous. The Message-ID is derived from the job id, so receivers can
+    still drop a duplicate.
+
+    Up to ``max_connections`` connections stay open for ``max_idle`` seconds
+    between messages (see ``SmtpPool``); ``close()`` ends them with QUIT.
     """
 
     name = "smtp"
 
-    def __init__(self, url: str, email_from: str, timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        email_from: str,
+        timeout: float = 30.0,
+        *,
+        max_connections: int = 10,
+        max_idle: float = 5.0,
+        max_messages: int = 100,
+    ) -> None:
         self._server = parse_smtp_url(url)
         single_address("sender address", email_from)
         self._email_from = email_from
         self._timeout = timeout
+        self._pool = SmtpPool(
+            self._client,
+            size=max_connections,
+            max_idle=max_idle,
+            max_messages=max_messages,
+            timeout=timeout,
+        )
 
     async def send(self, job: Job) -> SendResult:
-        """Deliver one message on a fresh connection and classify the outcome."""
+        """Deliver one message on a pooled connection and classify the outcome."""
         try:
             envelope = build_email(job, self._email_from)
             content = _wire_bytes(envelope)
         except ValueError as exc:
             return SendResult(SendOutcome.PERMANENT, self.name, error=str(exc))
-        delivery = _Delivery(self._client(), self._timeout)
+        pooled = await self._pool.acquire()
+        delivery = Delivery(pooled.smtp, self._timeout)
+        reusable = False
         try:
             await delivery.run(envelope, content)
+            reusable = True
         except aiosmtplib.SMTPResponseException as exc:
+            reusable = delivery.stage in REUSABLE_AFTER_REFUSAL and exc.code != 421
             return self._refused(exc, delivery.stage)
         except (aiosmtplib.SMTPException, OSError) as exc:
             return self._lost(exc, delivery.stage)
         finally:
-            await delivery.hang_up()
+            await self._pool.release(pooled, reusable)
         return SendResult.ok(self.name, provider_message_id=envelope.message_id)
 
     async def close(self) -> None:
-        """Nothing to release: every send opens and closes its own connection."""
+        """QUIT the connections kept open between messages."""
+        await self._pool.close()
 
     def _client(self) -> aiosmtplib.SMTP:
         server = self._server
@@ -179,28 +152,29 @@ class SmtpSender:
             timeout=self._timeout,
         )
 
-    def _refused(self, exc: aiosmtplib.SMTPResponseException, stage: _Stage) -> SendResult:
+    def _refused(self, exc: aiosmtplib.SMTPResponseException, stage: Stage) -> SendResult:
         text = " ".join(exc.message.split())
-        error = f"SMTP {exc.code} {text} (at {stage})"
-        if 400 <= exc.code < 500:
-            outcome = SendOutcome.TRANSIENT
-        elif 500 <= exc.code < 600:
-            outcome = SendOutcome.PERMANENT
-        else:
-            # Not a reply RFC 5321 allows here: treat like a broken connection.
-            outcome = SendOutcome.AMBIGUOUS if stage is _Stage.CONTENT else SendOutcome.TRANSIENT
-        return SendResult(outcome, self.name, error=error)
+        enhanced = enhanced_status(exc.code, text)
+        keys = smtp_keys(exc.code, enhanced, in_session=stage is Stage.CONNECT)
+        # A reply RFC 5321 does not allow here: treat it like a broken connection.
+        lost = NO_ANSWER if stage is Stage.CONTENT else NOT_SENT
+        verdict = lookup(SMTP, [*keys, lost], SMTP[lost])
+        shown = f"{exc.code} {text}" if text else str(exc.code)
+        error = f"SMTP {shown} (at {stage})"
+        return SendResult(verdict.outcome, self.name, error=error, blame=verdict.blame)
 
-    def _lost(self, exc: Exception, stage: _Stage) -> SendResult:
+    def _lost(self, exc: Exception, stage: Stage) -> SendResult:
         what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc}"
-        if stage is _Stage.CONTENT:
+        if stage is Stage.CONTENT:
+            verdict = SMTP[NO_ANSWER]
             error = (
                 f"SMTP {what} waiting for the reply to {stage}; "
                 "the server may have accepted the message"
             )
-            return SendResult(SendOutcome.AMBIGUOUS, self.name, error=error)
-        error = f"SMTP {what} during {stage}"
-        return SendResult(SendOutcome.TRANSIENT, self.name, error=error)
+        else:
+            verdict = SMTP[NOT_SENT]
+            error = f"SMTP {what} during {stage}"
+        return SendResult(verdict.outcome, self.name, error=error, blame=verdict.blame)
 
 
 def _wire_bytes(envelope: EmailEnvelope) -> bytes:

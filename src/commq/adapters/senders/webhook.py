@@ -1,29 +1,32 @@
-"""The webhook sender: a JSON POST to the job's URL, behind the SSRF guard."""
+"""The webhook sender: a signed JSON POST to the job's URL, behind the SSRF guard."""
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
-from typing import Any
+import ssl
+import time
 
 import httpx
 
-from commq.adapters.senders.hostguard import HostGuard, IPAddress, RefusedAddressError
+from commq.adapters.senders.classification import PERMANENT, TRANSIENT, http_keys, lookup
+from commq.adapters.senders.classification.webhook import WEBHOOK
+from commq.adapters.senders.guarded_transport import GuardedTransport
+from commq.adapters.senders.hostguard import HostGuard, RefusedAddressError, parse_target
+from commq.adapters.senders.http_exchange import (
+    HttpFailure,
+    HttpReply,
+    exchange,
+    parse_retry_after,
+    snippet,
+)
+from commq.adapters.senders.webhook_signing import WebhookSecrets, WebhookSigner
 from commq.domain.jobs import Job
 from commq.domain.outcomes import SendOutcome, SendResult
 
-#: At most this much of a response body is read; the rest is never downloaded.
-MAX_RESPONSE_BYTES = 64 * 1024
-#: A receiver's Retry-After is honoured up to this long.
-MAX_RETRY_AFTER = timedelta(days=1)
-_ERROR_BODY_CHARS = 200
-_TRANSIENT_STATUSES = frozenset({408, 425, 429})
+_LOCATION_CHARS = 200
 # Hop-by-hop headers (RFC 9110 §7.6.1) and the ones commq must own for the request to be
-# what the job says: framing, the target host, the JSON type and the stable delivery id.
+# what the job says: framing, the target host, the JSON type and the Standard Webhooks set.
 _DROPPED_HEADERS = frozenset(
     {
         "connection",
@@ -40,157 +43,100 @@ _DROPPED_HEADERS = frozenset(
         "content-type",
         "accept-encoding",
         "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
     }
 )
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _FORBIDDEN_IN_VALUE = re.compile(r"[^\t\x20-\x7e]")
 
 
-@dataclass(slots=True)
-class _Exchange:
-    """What one delivery got to: whether the request left, and what came back."""
-
-    sent: bool = False
-    response: httpx.Response | None = None
-    body: bytearray = field(default_factory=bytearray)
-
-    async def trace(self, event: str, info: dict[str, Any]) -> None:
-        # httpcore reports each step; once the body is written the receiver may act on it.
-        if event.endswith("send_request_body.complete"):
-            self.sent = True
-
-
 class WebhookSender:
     """POSTs a webhook job's ``payload.body`` as JSON to its recipient URL.
 
     Every request carries ``webhook-id: <job id>``, the same on each retry, so
-    receivers can drop duplicates. Redirects are never followed; the whole
-    exchange is bounded by ``timeout`` seconds and 64 KiB of response body.
-    A client passed in stays the caller's to close.
+    receivers can drop duplicates; a business with a secret in ``secrets``
+    also gets ``webhook-timestamp`` and ``webhook-signature`` (Standard
+    Webhooks), and a business without one is sent unsigned. Every connection
+    is opened to an address the guard checked at that moment (see
+    ``GuardedTransport``). Redirects are never followed; the whole exchange is
+    bounded by ``timeout`` seconds and 64 KiB of response body.
+    ``ssl_context`` replaces the system's trusted CAs (tests use their own).
     """
 
     name = "webhook"
 
     def __init__(
-        self, guard: HostGuard, timeout: float = 10.0, client: httpx.AsyncClient | None = None
+        self,
+        guard: HostGuard,
+        timeout: float = 10.0,
+        *,
+        secrets: WebhookSecrets | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self._guard = guard
         self._timeout = timeout
-        self._owns_client = client is None
-        # trust_env=False: proxy variables must not route requests around the guard.
-        self._client = client or httpx.AsyncClient(
-            timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
+        self._signer = WebhookSigner(secrets or {})
+        self._client = httpx.AsyncClient(
+            transport=GuardedTransport(guard, ssl_context),
+            timeout=httpx.Timeout(timeout),
+            follow_redirects=False,
+            trust_env=False,
         )
 
     async def send(self, job: Job) -> SendResult:
-        """Check the URL, POST the body and classify the answer."""
+        """Check the URL, POST the signed body and classify the answer."""
         try:
+            parse_target(job.recipient)
             headers, content = _request_parts(job)
-        except ValueError as exc:
-            return self._result(SendOutcome.PERMANENT, f"webhook payload refused: {exc}")
-        try:
-            addresses = await self._guard.addresses(job.recipient)
         except RefusedAddressError as exc:
             return self._result(SendOutcome.PERMANENT, str(exc))
-        except OSError as exc:
-            return self._result(SendOutcome.TRANSIENT, f"webhook host did not resolve: {exc}")
-        exchange = _Exchange()
-        failure: Exception | None = None
+        except ValueError as exc:
+            return self._result(SendOutcome.PERMANENT, f"webhook payload refused: {exc}")
+        signed = self._signer.headers(job.business_id, job.id, int(time.time()), content)
+        request = self._client.build_request(
+            "POST", job.recipient, headers={**headers, **signed}, content=content
+        )
         try:
-            async with asyncio.timeout(self._timeout):
-                await self._exchange(job.recipient, addresses, headers, content, exchange)
-        except (TimeoutError, httpx.HTTPError) as exc:
-            # With the status line in hand a slow body does not matter: classify by status.
-            failure = exc
-        if exchange.response is None:
-            return self._lost(failure, exchange.sent)
-        return self._classify(exchange.response, bytes(exchange.body))
+            answer = await exchange(self._client, request, self._timeout, read_success_body=False)
+        except RefusedAddressError as exc:
+            return self._result(SendOutcome.PERMANENT, str(exc))
+        if isinstance(answer, HttpFailure):
+            return self._lost(answer)
+        return self._classify(answer)
 
     async def close(self) -> None:
-        """Close the HTTP client, if this sender created it."""
-        if self._owns_client:
-            await self._client.aclose()
+        """Close the HTTP client and its connections."""
+        await self._client.aclose()
 
-    async def _exchange(
-        self,
-        url: str,
-        addresses: list[IPAddress],
-        headers: dict[str, str],
-        content: bytes,
-        exchange: _Exchange,
-    ) -> None:
-        target = httpx.URL(url)
-        # Only plain HTTP is pinned to an address (see _pinned), so only it has several to try.
-        candidates = addresses if target.scheme == "http" else addresses[:1]
-        for index, address in enumerate(candidates):
-            request = self._client.build_request(
-                "POST",
-                _pinned(target, address),
-                headers={**headers, "Host": target.netloc.decode("ascii")},
-                content=content,
-                extensions={"trace": exchange.trace},
-            )
-            try:
-                response = await self._client.send(request, stream=True, follow_redirects=False)
-            except (httpx.ConnectError, httpx.ConnectTimeout):
-                # Nothing was sent, so the host's next address is safe to try.
-                if index == len(candidates) - 1:
-                    raise
-                continue
-            exchange.response = response
-            try:
-                if not response.is_success:
-                    await _read_capped(response, exchange.body)
-            finally:
-                await response.aclose()
-            return
-
-    def _classify(self, response: httpx.Response, body: bytes) -> SendResult:
-        status = response.status_code
-        if response.is_success:
-            request_id = response.headers.get("x-request-id")
+    def _classify(self, reply: HttpReply) -> SendResult:
+        verdict = lookup(WEBHOOK, http_keys(reply.status), PERMANENT)
+        if verdict.outcome is SendOutcome.OK:
+            request_id = reply.headers.get("x-request-id")
             return SendResult.ok(self.name, request_id[:255] if request_id else None)
-        if 300 <= status < 400:
-            location = response.headers.get("location", "")[:_ERROR_BODY_CHARS]
-            error = f"HTTP {status}: redirects are not followed (Location: {location})"
-            return self._result(SendOutcome.PERMANENT, error)
-        snippet = _snippet(body)
-        error = f"HTTP {status}: {snippet}" if snippet else f"HTTP {status}"
-        if status in _TRANSIENT_STATUSES or 500 <= status < 600:
-            wait = parse_retry_after(response.headers.get("retry-after"))
-            return SendResult(SendOutcome.TRANSIENT, self.name, error=error, retry_after=wait)
-        return self._result(SendOutcome.PERMANENT, error)
-
-    def _lost(self, exc: Exception | None, sent: bool) -> SendResult:
-        if exc is None or isinstance(exc, TimeoutError | httpx.TimeoutException):
-            what = "timed out"
+        if 300 <= reply.status < 400:
+            location = reply.headers.get("location", "")[:_LOCATION_CHARS]
+            error = f"HTTP {reply.status}: redirects are not followed (Location: {location})"
         else:
-            what = f"failed ({type(exc).__name__}: {exc})"
-        if sent:
-            error = f"webhook {what} after the request was sent; the receiver may have acted on it"
-            return self._result(SendOutcome.AMBIGUOUS, error)
-        return self._result(SendOutcome.TRANSIENT, f"webhook {what} before the request was sent")
+            text = snippet(reply.body)
+            error = f"HTTP {reply.status}: {text}" if text else f"HTTP {reply.status}"
+        wait = parse_retry_after(reply.headers.get("retry-after"))
+        if verdict.outcome is not SendOutcome.TRANSIENT:
+            wait = None
+        return SendResult(verdict.outcome, self.name, error=error, retry_after=wait)
+
+    def _lost(self, failure: HttpFailure) -> SendResult:
+        verdict = lookup(WEBHOOK, [failure.key], TRANSIENT)
+        if failure.sent:
+            error = (
+                f"webhook {failure.what} after the request was sent; "
+                "the receiver may have acted on it"
+            )
+        else:
+            error = f"webhook {failure.what} before the request was sent"
+        return SendResult(verdict.outcome, self.name, error=error, blame=verdict.blame)
 
     def _result(self, outcome: SendOutcome, error: str) -> SendResult:
         return SendResult(outcome, self.name, error=error)
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> timedelta | None:
-    """A Retry-After header (delay-seconds or HTTP-date) as a delay, capped at one day."""
-    if not value:
-        return None
-    value = value.strip()
-    if re.fullmatch(r"[0-9]+", value):
-        seconds = float(min(int(value), int(MAX_RETRY_AFTER.total_seconds())))
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(timedelta(seconds=max(seconds, 0.0)), MAX_RETRY_AFTER)
 
 
 def _request_parts(job: Job) -> tuple[dict[str, str], bytes]:
@@ -213,26 +159,3 @@ def _request_parts(job: Job) -> tuple[dict[str, str], bytes]:
     # identity: the capped read stays a cap on bytes, not on compressed bytes.
     fixed = {"Content-Type": "application/json", "Accept-Encoding": "identity"}
     return {**headers, **fixed, "webhook-id": job.id}, content.encode("utf-8")
-
-
-def _pinned(url: httpx.URL, address: IPAddress) -> httpx.URL:
-    """Plain HTTP goes to the address the guard checked, so DNS cannot change it meanwhile.
-
-    HTTPS keeps the hostname: certificate verification already refuses a
-    server that is not the named host, and the name is needed for SNI.
-    """
-    if url.scheme == "https":
-        return url
-    return url.copy_with(host=str(address))
-
-
-async def _read_capped(response: httpx.Response, into: bytearray) -> None:
-    async for chunk in response.aiter_raw():
-        into.extend(chunk[: MAX_RESPONSE_BYTES - len(into)])
-        if len(into) >= MAX_RESPONSE_BYTES:
-            return
-
-
-def _snippet(body: bytes) -> str:
-    text = " ".join(body[: _ERROR_BODY_CHARS * 4].decode("utf-8", "replace").split())
-    return text[:_ERROR_BODY_CHARS]

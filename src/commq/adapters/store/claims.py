@@ -11,6 +11,7 @@ Both compare against the database clock only (``db_now``), never this process's.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from commq.adapters.store.engine import Dialect
 from commq.adapters.store.tables import db_after, db_now, jobs, sql_status
-from commq.domain.jobs import AttemptOutcome, ErrorType, JobStatus, duration_between
+from commq.domain.jobs import AttemptOutcome, Channel, ErrorType, JobStatus, duration_between
 
 #: The last error of a job whose worker stopped reporting before its lease ran out.
 LEASE_LOST_ERROR = "lease expired: the worker stopped reporting"
@@ -66,12 +67,23 @@ def _picked(ids: Select[Any], dialect: Dialect) -> Select[Any]:
 
 
 def claim_statement(
-    dialect: Dialect, worker_id: str, limit: int, lease: timedelta, business_id: str | None
+    dialect: Dialect,
+    worker_id: str,
+    limit: int,
+    lease: timedelta,
+    business_id: str | None,
+    skip_channels: Collection[Channel] = (),
 ) -> Update:
-    """Take up to ``limit`` due pending jobs, highest priority then oldest runAt."""
+    """Take up to ``limit`` due pending jobs, highest priority then oldest runAt.
+
+    Jobs of ``skip_channels`` (channels whose providers are all down or paused)
+    stay pending, so a worker does not claim what it could only give back.
+    """
     due = select(_c.id).where(_c.status == _PENDING, _c.run_at <= db_now())
     if business_id is not None:
         due = due.where(_c.business_id == business_id)
+    if skip_channels:
+        due = due.where(_c.channel.not_in(sorted(c.value for c in skip_channels)))
     due = due.order_by(_c.priority.desc(), _c.run_at, _c.id).limit(limit)
     return (
         update(jobs)

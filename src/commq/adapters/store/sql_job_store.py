@@ -7,7 +7,7 @@ changes nothing. Times that matter for scheduling come from the database clock.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -32,6 +32,7 @@ from commq.adapters.store.rows import (
     job_from_row,
     new_job_row,
 )
+from commq.adapters.store.stats_queries import read_stats
 from commq.adapters.store.tables import (
     UtcDateTime,
     attempts,
@@ -45,7 +46,7 @@ from commq.domain.audit import AuditEntry
 from commq.domain.errors import InvalidTransitionError
 from commq.domain.jobs import (
     Attempt,
-    AttemptOutcome,
+    Channel,
     Job,
     JobStatus,
     NewJob,
@@ -142,38 +143,22 @@ class SqlJobStore:
         return found
 
     async def stats(self, business_id: str | None) -> QueueStats:
-        job_scope = [] if business_id is None else [_c.business_id == business_id]
-        counts = select(_c.status, func.count()).where(*job_scope).group_by(_c.status)
-        due = select(db_now(), func.count(), func.min(_c.run_at)).where(
-            _c.status == sql_status(JobStatus.PENDING), _c.run_at <= db_now(), *job_scope
-        )
-        average = select(func.avg(attempts.c.duration_ms)).where(
-            attempts.c.outcome == sql_status(AttemptOutcome.SUCCEEDED),
-            attempts.c.finished_at >= db_after(-3600),
-            *([] if business_id is None else [attempts.c.business_id == business_id]),
-        )
         async with self._tx.read() as conn:
-            by_status = {status: n for status, n in (await conn.execute(counts)).all()}
-            now, due_count, oldest_run_at = (await conn.execute(due)).one()
-            avg_ms = (await conn.execute(average)).scalar()
-        pending = by_status.get(JobStatus.PENDING.value, 0)
-        return QueueStats(
-            **{s.value: by_status.get(s.value, 0) for s in JobStatus},
-            avg_processing_time_seconds=None if avg_ms is None else float(avg_ms) / 1000,
-            oldest_pending_age_seconds=(
-                0.0 if oldest_run_at is None else max(0.0, (now - oldest_run_at).total_seconds())
-            ),
-            due=due_count,
-            # Two statements: on PostgreSQL a claim may land between them.
-            scheduled=max(0, pending - due_count),
-        )
+            return await read_stats(conn, business_id)
 
     async def claim(
-        self, worker_id: str, limit: int, lease: timedelta, business_id: str | None = None
+        self,
+        worker_id: str,
+        limit: int,
+        lease: timedelta,
+        business_id: str | None = None,
+        skip_channels: Collection[Channel] = (),
     ) -> list[Job]:
         if limit <= 0:
             return []
-        statement = claim_statement(self._tx.dialect, worker_id, limit, lease, business_id)
+        statement = claim_statement(
+            self._tx.dialect, worker_id, limit, lease, business_id, skip_channels
+        )
         async with self._tx.write() as conn:
             rows = (await conn.execute(statement)).mappings().all()
         # UPDATE ... RETURNING does not keep the inner ORDER BY.

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Float,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     String,
     Table,
     Text,
@@ -245,6 +247,49 @@ audit_events = Table(
     Column("count", Integer),
 )
 Index("ix_audit_events_business_id", audit_events.c.business_id, audit_events.c.id)
+Index("ix_audit_events_job_id", audit_events.c.job_id, audit_events.c.id)
+
+# ---- operations (migration 0002): live counters and analytics rollups, kept by triggers
+# (see that migration). PostgreSQL spreads concurrent writers over ``slot`` 1-15 and a
+# periodic compaction folds them into slot 0; readers sum every slot.
+
+#: Jobs by business, channel, provider ("" before the first attempt) and status.
+job_counts = Table(
+    "job_counts",
+    metadata,
+    Column("business_id", Text, primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("provider", Text, primary_key=True),
+    Column("status", String(16), primary_key=True),
+    Column("slot", SmallInteger, primary_key=True),
+    Column("n", BigInteger, nullable=False),
+)
+
+
+def _rollup_table(name: str, *figures: str) -> Table:
+    table = Table(
+        name,
+        metadata,
+        #: "minute", "hour" or "day"; bucket_start is that bucket's start in UTC.
+        Column("grain", String(8), primary_key=True),
+        Column("bucket_start", UtcDateTime, primary_key=True),
+        Column("business_id", Text, primary_key=True),
+        Column("channel", Text, primary_key=True),
+        #: "" where there is none (a job not yet attempted, a success's error type).
+        Column("provider", Text, primary_key=True),
+        Column("error_type", Text, primary_key=True),
+        Column("slot", SmallInteger, primary_key=True),
+        *(Column(figure, BigInteger, nullable=False) for figure in figures),
+    )
+    Index(f"ix_{name}_business_id", table.c.business_id, table.c.grain, table.c.bucket_start)
+    _partial_index(f"ix_{name}_unfolded", "slot > 0", table.c.grain, table.c.bucket_start)
+    return table
+
+
+#: Jobs enqueued, completed and failed per bucket (by createdAt, completedAt, failedAt).
+rollups = _rollup_table("rollups", "enqueued", "completed", "failed")
+#: Attempts per bucket of their finish; duration_ms sums the successful ones.
+attempt_rollups = _rollup_table("attempt_rollups", "succeeded", "failed", "duration_ms")
 
 api_keys = Table(
     "api_keys",
@@ -256,4 +301,91 @@ api_keys = Table(
     Column("role", String(16), nullable=False),
     Column("business_id", Text),
     Column("created_at", UtcDateTime, nullable=False),
+)
+
+# ---- providers (migration 0003): rate slots, circuit breakers, delivery events, suppressions
+
+#: One row per provider: the next free send slot and the provider's own pause (its 429),
+#: both in epoch seconds of the database clock, so all workers on all machines agree.
+provider_rates = Table(
+    "provider_rates",
+    metadata,
+    Column("provider", Text, primary_key=True),
+    Column("next_slot", Float, nullable=False),
+    Column("paused_until", Float, nullable=False),
+)
+
+#: One row per (provider, scope) whose circuit ever saw a provider failure.
+circuits = Table(
+    "circuits",
+    metadata,
+    Column("provider", Text, primary_key=True),
+    #: "*" for every business, or the business whose own credentials the provider uses.
+    Column("scope", Text, primary_key=True),
+    Column("state", String(16), nullable=False),
+    Column("failures", Integer, nullable=False),
+    Column("opened_at", UtcDateTime),
+    Column("probe_started_at", UtcDateTime),
+    Column("updated_at", UtcDateTime, nullable=False),
+)
+
+#: Provider events already applied, so a redelivered event changes nothing.
+delivery_events = Table(
+    "delivery_events",
+    metadata,
+    Column("provider", Text, primary_key=True),
+    Column("event_id", Text, primary_key=True),
+    Column("job_id", String(36)),
+    Column("received_at", UtcDateTime, nullable=False),
+)
+
+#: Recipients a business must not send to any more (hard bounce, spam report, STOP).
+suppressions = Table(
+    "suppressions",
+    metadata,
+    Column("business_id", Text, primary_key=True),
+    Column("channel", String(16), primary_key=True),
+    Column("recipient", Text, primary_key=True),
+    Column("reason", String(16), nullable=False),
+    Column("job_id", String(36)),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+# Delivery events find their job by the provider's message id.
+_partial_index(
+    "ix_jobs_provider_message",
+    "provider_message_id IS NOT NULL",
+    _c.provider,
+    _c.provider_message_id,
+)
+
+# ---- alerts (migration 0004)
+
+#: One row per alert: a rule's condition holding for a scope, from start to resolution.
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("rule", String(32), nullable=False),
+    #: The business the alert is about, or "" for every business together.
+    Column("scope", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("threshold", Float, nullable=False),
+    Column("value", Float, nullable=False),
+    Column("message", Text, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("last_notified_at", UtcDateTime),
+    Column("resolved_at", UtcDateTime),
+    Column("notifications", Integer, nullable=False),
+)
+# At most one firing alert per rule and scope, even if two evaluators raced.
+_partial_index("uq_alerts_firing", "status = 'firing'", alerts.c.rule, alerts.c.scope, unique=True)
+Index("ix_alerts_resolved_at", alerts.c.resolved_at)
+# The failure-rate rule counts a window of failed attempts without scanning the table.
+_partial_index(
+    "ix_attempts_unsucceeded",
+    "outcome <> 'succeeded'",
+    attempts.c.finished_at,
+    attempts.c.business_id,
 )

@@ -5,10 +5,16 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from fastapi import Request
+from starlette.exceptions import WebSocketException
+from starlette.requests import HTTPConnection
 
 from commq.application.scope import require
 from commq.domain.audit import Principal
+from commq.domain.errors import PermissionDeniedError
 from commq.domain.permissions import Permission
+
+#: WebSocket close code for "authenticated, but not allowed" (the 403 of a socket).
+WS_FORBIDDEN = 4403
 
 
 class PermissionDependency:
@@ -20,9 +26,15 @@ class PermissionDependency:
     def __init__(self, permission: Permission) -> None:
         self.permission = permission
 
-    def __call__(self, request: Request) -> Principal:
-        principal: Principal = request.state.principal
-        require(principal, self.permission)
+    def __call__(self, connection: HTTPConnection) -> Principal:
+        principal: Principal = connection.state.principal
+        try:
+            require(principal, self.permission)
+        except PermissionDeniedError as exc:
+            if connection.scope["type"] == "websocket":
+                # A socket has no 403 answer: it is closed with the matching code.
+                raise WebSocketException(WS_FORBIDDEN, str(exc)) from None
+            raise
         return principal
 
 

@@ -10,9 +10,22 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from commq.adapters.store import check_schema, migrate
-from commq.entrypoints.api import health_routes, jobs_routes, problems
+from commq.entrypoints.api import (
+    alerts_routes,
+    health_routes,
+    jobs_routes,
+    live_routes,
+    metrics_routes,
+    operations_routes,
+    problems,
+    suppression_routes,
+    webhook_routes,
+)
 from commq.entrypoints.api.guard import GuardMiddleware
 from commq.entrypoints.bootstrap import Container, build
+from commq.entrypoints.dashboard import install as install_dashboard
+from commq.entrypoints.maintenance import Maintenance
+from commq.entrypoints.monitoring import Monitoring
 from commq.entrypoints.settings import Settings
 
 log = logging.getLogger("commq.api")
@@ -34,26 +47,43 @@ def create_app(
             await asyncio.to_thread(check_schema, settings.database_url)
         container = await build(settings)
         app.state.container = container
+        app.state.stats_hub = live_routes.make_hub(container)
+        monitoring = Monitoring(container)
         worker = None
         if run_worker:
-            dispatcher = container.dispatcher()
+            dispatcher = monitoring.dispatcher()
             worker = asyncio.create_task(dispatcher.run(), name="commq-worker")
+        await monitoring.start()
+        maintenance = Maintenance(container)
+        maintenance.start()
         try:
             yield
         finally:
+            await maintenance.stop()
             if worker is not None:
                 dispatcher.stop()
                 await worker
+            await monitoring.stop()
+            await app.state.stats_hub.close()
             await container.close()
 
     app = FastAPI(title="commq", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)
     app.include_router(health_routes.router)
+    app.include_router(metrics_routes.router)
+    # Before jobs_routes, whose GET /{job_id} would otherwise take /alerts.
+    app.include_router(alerts_routes.router)
+    app.include_router(live_routes.router)
+    app.include_router(suppression_routes.router)  # before jobs_routes too (/{job_id})
+    app.include_router(webhook_routes.router)
+    # Before jobs_routes too: /failed/export.csv, /audit, /stats/history, POST /failed/retry.
+    app.include_router(operations_routes.router)
     app.include_router(jobs_routes.router)
 
     async def authenticate(key: str):  # type: ignore[no-untyped-def]
         container: Container = app.state.container
         return await container.keys.authenticate(key)
 
-    app.add_middleware(GuardMiddleware, authenticate=authenticate)
+    sessions = install_dashboard(app, settings)
+    app.add_middleware(GuardMiddleware, authenticate=authenticate, cookies=sessions)
     return app

@@ -1,11 +1,11 @@
-"""Probes outside the prefix: liveness, readiness, metrics."""
+"""Probes outside the prefix: liveness and readiness (/metrics is in metrics_routes)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
 from commq.entrypoints.api.dependencies import container
@@ -29,20 +29,3 @@ async def readyz(app: App) -> JSONResponse:
     except Exception as exc:  # any failure means "not ready", never a 500
         return problem(503, f"database unavailable: {type(exc).__name__}")
     return JSONResponse({"status": "ready"})
-
-
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
-async def metrics(request: Request, app: App) -> Response:
-    token = app.settings.metrics_token
-    if token and request.headers.get("authorization") != f"Bearer {token}":
-        return problem(401, "COMMQ_METRICS_TOKEN is set: send it as a Bearer token")
-    stats = await app.jobs.stats(None)
-    lines = ["# HELP commq_jobs Jobs by status.", "# TYPE commq_jobs gauge"]
-    for status in ("pending", "processing", "completed", "failed", "cancelled"):
-        lines.append(f'commq_jobs{{status="{status}",channel="all"}} {getattr(stats, status)}')
-    lines += [
-        "# HELP commq_oldest_pending_age_seconds Age of the oldest due pending job.",
-        "# TYPE commq_oldest_pending_age_seconds gauge",
-        f"commq_oldest_pending_age_seconds {stats.oldest_pending_age_seconds}",
-    ]
-    return Response("\n".join(lines) + "\n", media_type="text/plain; version=0.0.4")

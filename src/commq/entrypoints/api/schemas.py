@@ -117,6 +117,25 @@ class StatsOut(_Out):
     oldest_pending_age_seconds: float
     due: int
     scheduled: int
+    throughput: ThroughputOut
+    failure_rate_last_hour: float | None
+    by_channel: dict[str, dict[str, int]]
+    by_provider: dict[str, dict[str, int]]
+    top_errors_last_hour: list[ErrorCountOut]
+
+
+class ThroughputOut(_Out):
+    """Jobs completed in the last minute and hour (estimated from per-minute rollups)."""
+
+    last_minute: int
+    last_hour: int
+
+
+class ErrorCountOut(BaseModel):
+    """One error message of failed attempts and how often it came up."""
+
+    error: str
+    count: int
 
 
 class JobActionOut(BaseModel):
@@ -213,4 +232,14 @@ def stats_json(stats: QueueStats) -> dict[str, Any]:
         "oldestPendingAgeSeconds": stats.oldest_pending_age_seconds,
         "due": stats.due,
         "scheduled": stats.scheduled,
+        "throughput": {
+            "lastMinute": stats.completed_last_minute,
+            "lastHour": stats.completed_last_hour,
+        },
+        "failureRateLastHour": stats.failure_rate_last_hour,
+        "byChannel": stats.by_channel,
+        "byProvider": stats.by_provider,
+        "topErrorsLastHour": [
+            {"error": e.error, "count": e.count} for e in stats.top_errors_last_hour
+        ],
     }

@@ -1,0 +1,72 @@
+"""`python -m bench [--quick] [--only PART ...] [--out bench/results.json]`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+from bench.databases import server_version
+from bench.plan import FULL, QUICK
+from bench.report import ratio_lines, target_lines
+from bench.results import Results, table
+from bench.runs import HERE, CommqRun, peers, raw_limits
+
+PARTS = ("sqlite", "postgresql", "peers", "raw")
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def machine() -> str:
+    """One line about where this ran."""
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    cpu = next((x.split(":", 1)[1].strip() for x in cpuinfo if x.startswith("model name")), "?")
+    return (
+        f"{cpu}, {len(os.sched_getaffinity(0))} cores, PostgreSQL {server_version()}, "
+        f"Python {platform.python_version()}, load average {_load()}"
+    )
+
+
+def _print_report(results: Results, name: str, seconds: float, out: Path) -> None:
+    print(f"\ncommq benchmark ({name}), {seconds:.0f} s, load average at the end {_load()}")
+    print(table(results))
+    print("\nRatios (same run):")
+    print("\n".join(ratio_lines(results)) or "  (none measured)")
+    print("\nTargets of issue 5:")
+    print("\n".join(target_lines(results)))
+    if results.notes:
+        print("\nNotes:")
+        print("\n".join(f"  - {n}" for n in results.notes))
+    print(f"\nwrote {out}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark, print the table, write results.json."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small N, no 1M table (< 2 min)")
+    parser.add_argument("--only", nargs="*", choices=PARTS, default=list(PARTS))
+    parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    args = parser.parse_args(argv)
+    plan = QUICK if args.quick else FULL
+    results = Results()
+    started = time.perf_counter()
+    print(f"commq benchmark ({plan.name}) on {machine()}", flush=True)
+    for backend in ("sqlite", "postgresql"):
+        if backend in args.only:
+            CommqRun(backend, plan, results).run()
+    if "peers" in args.only:
+        peers(plan, results)
+    if "raw" in args.only:
+        raw_limits(plan, results)
+    results.write(args.out)
+    _print_report(results, plan.name, time.perf_counter() - started, args.out)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Scenarios on the 1,000,000-job table: f (reads over HTTP), d (dispatch), g (bulk retry)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+import time
+from urllib.parse import parse_qs, urlsplit
+
+from bench.commq_scenarios import fill_backlog
+from bench.http_load import PREFIX, Connection, latencies, p50_p99, request_bytes, server
+from bench.inspect_db import as_datetime, db_now, execute, fetch
+from bench.results import Results
+
+RETRY_PATH = f"{PREFIX}/failed/retry"
+
+
+async def _deep_cursor(port: int, key: str, depth: int, page: int = 50) -> str:
+    """The cursor of GET /failed after ``depth`` rows, walked page by page via Link headers."""
+    conn = await Connection.open(port)
+    cursor = ""
+    try:
+        for _ in range(depth // page):
+            query = f"limit={page}" + (f"&cursor={cursor}" if cursor else "")
+            status, headers, _ = await conn.exchange(
+                request_bytes("GET", f"{PREFIX}/failed?{query}", key)
+            )
+            link = next((h for h in headers if h.lower().startswith("link:")), None)
+            if status != 200 or link is None:
+                raise RuntimeError(f"/failed walk stopped: status {status}, link {link!r}")
+            url = link.split("<", 1)[1].split(">", 1)[0]
+            cursor = parse_qs(urlsplit(url).query)["cursor"][0]
+    finally:
+        await conn.close()
+    return cursor
+
+
+async def reads(url: str, backend: str, results: Results, samples: int, budget: float) -> None:
+    """p50/p99 of GET /stats, GET /failed?limit=50 and the page 10,000 rows deep."""
+    with server(url) as (port, key):
+        cursor = await _deep_cursor(port, key, 10_000)
+        paths = {
+            "stats_1m": f"{PREFIX}/stats",
+            "failed_page_1m": f"{PREFIX}/failed?limit=50",
+            "failed_page_deep_1m": f"{PREFIX}/failed?limit=50&cursor={cursor}",
+        }
+        for scenario, path in paths.items():
+            got = await latencies(port, request_bytes("GET", path, key), samples, budget)
+            p50, p99 = p50_p99(got)
+            results.add(scenario, backend, "p50_ms", p50)
+            results.add(scenario, backend, "p99_ms", p99)
+
+
+def retry_endpoint_exists(url: str) -> bool:
+    """Whether the running code serves POST /communication-queue/failed/retry."""
+    with server(url) as (port, key):
+        return asyncio.run(_has_path(port, key))
+
+
+async def _has_path(port: int, key: str) -> bool:
+    conn = await Connection.open(port)
+    try:
+        status, body = await conn.send(request_bytes("GET", "/openapi.json", key))
+    finally:
+        await conn.close()
+    return status == 200 and "post" in json.loads(body).get("paths", {}).get(RETRY_PATH, {})
+
+
+def _completed_between(url: str, start: object, end: object) -> int:
+    p = "?" if url.startswith("sqlite") else "%s"
+    query = f"SELECT count(*) FROM jobs WHERE completed_at >= {p} AND completed_at < {p}"
+    return int(fetch(url, query, (start, end))[0][0])
+
+
+def _seconds(url: str, start: object, end: object) -> float:
+    return (as_datetime(end) - as_datetime(start)).total_seconds()
+
+
+def bulk_retry(url: str, backend: str, results: Results, cap: float) -> None:
+    """g: retry 100,000 failed jobs over HTTP while a worker drains other due jobs.
+
+    Before: 50,000 more completed jobs are marked failed (100,000 failed in all) and a
+    fresh backlog is due. Records the call's seconds and the dispatch rate during it.
+    """
+    execute(
+        url,
+        "UPDATE jobs SET status = 'failed', failed_at = completed_at, completed_at = NULL "
+        "WHERE id IN (SELECT id FROM jobs WHERE status = 'completed' ORDER BY id LIMIT 50000)",
+    )
+    asyncio.run(fill_backlog(url, 20_000))
+    with server(url) as (port, key):
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "bench.worker_proc", "drain", url, str(cap)],
+            stdout=subprocess.DEVNULL,
+        )
+        try:
+            time.sleep(5)
+            before_start = db_now(url)
+            time.sleep(3)
+            start = db_now(url)
+            status, body = asyncio.run(_post_retry(port, key))
+            end = db_now(url)
+        finally:
+            worker.terminate()
+            worker.wait(60)
+    if status != 200:
+        results.note(f"bulk_retry_100k/{backend}: answered {status}: {body[:200]!r}")
+        return
+    during = _completed_between(url, start, end) / max(_seconds(url, start, end), 1e-6)
+    before = _completed_between(url, before_start, start) / max(
+        _seconds(url, before_start, start), 1e-6
+    )
+    results.add("bulk_retry_100k", backend, "seconds", _seconds(url, start, end))
+    results.add("bulk_retry_100k", backend, "jobs_per_s", during)
+    results.note(
+        f"bulk_retry_100k/{backend}: dispatch kept {during / max(before, 1e-6):.0%} of its rate"
+    )
+
+
+async def _post_retry(port: int, key: str) -> tuple[int, bytes]:
+    conn = await Connection.open(port)
+    try:
+        return await conn.send(request_bytes("POST", RETRY_PATH, key, {"dryRun": False}))
+    finally:
+        await conn.close()

@@ -1,0 +1,112 @@
+"""The 1,000,000-job table of scenarios d and f: 900,000 completed, 50,000 failed, 50,000 pending.
+
+Built in SQL (generate_series on PostgreSQL, a recursive CTE on SQLite) on a migrated
+commq database, spread over the last ~29 days (one job every 2.5 s) across ten
+businesses, each completed or failed job with its attempt row. Pending and failed
+jobs are interleaved with the completed ones (every 20th row), as in a long-lived
+table, and the pending ones are all due. PostgreSQL gets VACUUM ANALYZE afterwards
+(what autovacuum would have done by then); SQLite gets nothing (commq never runs ANALYZE).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg
+
+from bench.inspect_db import sqlite_path
+
+TOTAL = 1_000_000
+PENDING = 50_000
+FAILED = 50_000
+
+_COLUMNS = (
+    "id, business_id, communication_id, channel, recipient, payload, status, priority, "
+    "attempts, max_attempts, seq, run_at, last_error, error_type, provider, "
+    "provider_message_id, created_at, updated_at, started_at, completed_at, failed_at"
+)
+
+# {h}: 12 hex digits of the creation time in ms; {r}: 20 hex digits of x; {t0}/{t1}: times.
+_SELECT = """
+SELECT substr({h},1,8)||'-'||substr({h},9,4)||'-7'||substr({r},1,3)||'-8'||substr({r},4,3)
+         ||'-'||substr({r},9,12),
+       'biz-'||((x / 20) % 10), 'comm-'||x, 'sms', '+1415555'||substr('0000'||(x % 10000), -4),
+       '{{"body":"hi"}}', st, 0,
+       CASE WHEN st = 'pending' THEN 0 ELSE 1 END, 3, CASE WHEN st = 'pending' THEN 0 ELSE 1 END,
+       {t0},
+       CASE WHEN st = 'failed' THEN 'invalid recipient (provider said 21211)' END,
+       CASE WHEN st = 'failed' THEN 'permanent' END,
+       CASE WHEN st = 'pending' THEN NULL ELSE 'noop' END,
+       CASE WHEN st = 'completed' THEN 'noop-'||x END,
+       {t0}, {t1}, CASE WHEN st = 'pending' THEN NULL ELSE {t0} END,
+       CASE WHEN st = 'completed' THEN {t1} END,
+       CASE WHEN st = 'failed' THEN {t1} END
+"""
+_STATUS = "CASE WHEN x % 20 = 0 THEN 'failed' WHEN x % 20 = 1 THEN 'pending' ELSE 'completed' END"
+
+_ATTEMPTS = """
+INSERT INTO attempts (job_id, seq, business_id, attempt, started_at, finished_at, duration_ms,
+                      outcome, error, provider, provider_message_id)
+SELECT id, 1, business_id, 1, started_at, updated_at, 1000,
+       CASE WHEN status = 'completed' THEN 'succeeded' ELSE 'permanent_error' END,
+       last_error, provider, provider_message_id
+FROM jobs WHERE status IN ('completed', 'failed')
+"""
+
+_PG = (
+    f"INSERT INTO jobs ({_COLUMNS}) "
+    + _SELECT.format(
+        h="lpad(to_hex((extract(epoch from t) * 1000)::bigint), 12, '0')",
+        r="lpad(to_hex(x), 20, '0')",
+        t0="t",
+        t1="t + interval '1 second'",
+    ).replace("%", "%%")
+    + f" FROM (SELECT x, {_STATUS.replace('%', '%%')} AS st, "
+    "now() - make_interval(secs => (%s - x) * 2.5) AS t FROM generate_series(1, %s) AS x) s"
+)
+
+
+def build_postgres(url: str) -> None:
+    """Fill a migrated, empty commq PostgreSQL database."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(_PG, (TOTAL, TOTAL))
+        conn.execute(_ATTEMPTS)
+        conn.execute("VACUUM ANALYZE jobs")
+        conn.execute("VACUUM ANALYZE attempts")
+
+
+def _sqlite_time(offset: str) -> str:
+    return f"(strftime('%Y-%m-%d %H:%M:%f', 'now', printf('%+.3f seconds', {offset})) || '000')"
+
+
+_SQLITE = (
+    f"INSERT INTO jobs ({_COLUMNS}) "
+    "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
+    + _SELECT.format(
+        h="printf('%012x', CAST(strftime('%s', 'now') AS INTEGER) * 1000 - (? - x) * 2500)",
+        r="printf('%020x', x)",
+        t0=_sqlite_time("-(? - x) * 2.5"),
+        t1=_sqlite_time("1 - (? - x) * 2.5"),
+    )
+    + f" FROM (SELECT x, {_STATUS} AS st FROM c)"
+)
+
+
+def build_sqlite(url: str) -> None:
+    """Fill a migrated, empty commq SQLite database (journal kept in WAL, as commq sets it)."""
+    conn = sqlite3.connect(sqlite_path(url), isolation_level=None)
+    try:
+        conn.execute("PRAGMA synchronous=OFF")  # building only: nothing here is a measurement
+        conn.execute("BEGIN")
+        params = [TOTAL] * _SQLITE.count("?")
+        conn.execute(_SQLITE, params)
+        conn.execute(_ATTEMPTS)
+        conn.execute("COMMIT")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+
+
+def build(backend: str, url: str) -> None:
+    """Fill ``url`` with the million-job table."""
+    (build_sqlite if backend == "sqlite" else build_postgres)(url)

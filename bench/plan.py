@@ -1,0 +1,51 @@
+"""How big each scenario is in the full run and in the quick one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Sizes and time caps of one run."""
+
+    name: str
+    #: Jobs enqueued one per call (application layer, raw, peers) and POST /jobs requests.
+    singles: int
+    http_singles: int
+    #: Batches of 1,000 (application layer, POST /jobs/batch, raw executemany, peers).
+    batches: int
+    #: Backlog of scenario c (and of the peers' and raw dispatch).
+    backlog: int
+    #: Seconds after which a dispatching worker stops claiming (commq and peers alike).
+    dispatch_cap: float
+    latency_jobs: int
+    latency_rate: float = 50.0
+    #: The 1,000,000-job scenarios d, f, g.
+    million: bool = True
+    read_samples: int = 200
+    read_budget: float = 20.0
+    #: Seconds after which a one-at-a-time enqueue loop (in-process or HTTP) stops.
+    enqueue_budget: float = 30.0
+
+
+FULL = Plan(
+    "full",
+    singles=5000,
+    http_singles=5000,
+    batches=20,
+    backlog=20_000,
+    dispatch_cap=60,
+    latency_jobs=200,
+)
+QUICK = Plan(
+    "quick",
+    singles=1000,
+    http_singles=500,
+    batches=5,
+    backlog=5000,
+    dispatch_cap=10,
+    latency_jobs=100,
+    million=False,
+    enqueue_budget=8.0,
+)

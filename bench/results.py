@@ -1,0 +1,120 @@
+"""The results.json records, their allowed names, and the printed table."""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+SCENARIOS = (
+    "enqueue_single",
+    "enqueue_batch",
+    "http_enqueue_single",
+    "http_enqueue_batch",
+    "dispatch_20k",
+    "dispatch_1m",
+    "latency",
+    "stats_1m",
+    "failed_page_1m",
+    "failed_page_deep_1m",
+    "bulk_retry_100k",
+    "worker_rss",
+)
+BACKENDS = ("sqlite", "postgresql", "pgqueuer", "procrastinate", "raw")
+METRICS = ("jobs_per_s", "p50_ms", "p99_ms", "seconds", "rss_mb")
+
+
+@dataclass(frozen=True)
+class Record:
+    """One figure: what was measured, on what, in which unit."""
+
+    scenario: str
+    backend: str
+    metric: str
+    value: float
+
+    def __post_init__(self) -> None:
+        problems = [
+            f"{name} {value!r}"
+            for name, value, allowed in (
+                ("scenario", self.scenario, SCENARIOS),
+                ("backend", self.backend, BACKENDS),
+                ("metric", self.metric, METRICS),
+            )
+            if value not in allowed
+        ]
+        if not isinstance(self.value, (int, float)) or not math.isfinite(self.value):
+            problems.append(f"value {self.value!r}")
+        if problems:
+            raise ValueError("bad benchmark record: " + ", ".join(problems))
+
+
+class Results:
+    """The figures of one run, in the order they were measured, plus notes for the table."""
+
+    def __init__(self) -> None:
+        self.records: list[Record] = []
+        self.notes: list[str] = []
+
+    def add(self, scenario: str, backend: str, metric: str, value: float) -> None:
+        """Record one figure (replacing an earlier one of the same key)."""
+        record = Record(scenario, backend, metric, round(float(value), 3))
+        self.records = [r for r in self.records if _key(r) != _key(record)]
+        self.records.append(record)
+        print(f"  -> {scenario:20} {backend:13} {metric:10} {record.value:>12,.3f}", flush=True)
+
+    def get(self, scenario: str, backend: str, metric: str) -> float | None:
+        """A recorded value, or None when it was not measured."""
+        for r in self.records:
+            if _key(r) == (scenario, backend, metric):
+                return r.value
+        return None
+
+    def note(self, text: str) -> None:
+        """A line printed under the table (skips, sizes, caveats)."""
+        print(f"  note: {text}", flush=True)
+        self.notes.append(text)
+
+    def write(self, path: Path) -> None:
+        """Write the records as a JSON list of {scenario, backend, metric, value}."""
+        path.write_text(json.dumps([asdict(r) for r in self.records], indent=1) + "\n")
+
+
+def load(path: Path) -> list[Record]:
+    """Read and validate a results.json (raises ValueError on any bad record)."""
+    data: Any = json.loads(path.read_text())
+    if not isinstance(data, list):
+        raise ValueError("results.json must hold a list")
+    records = []
+    for item in data:
+        if not isinstance(item, dict) or set(item) != {"scenario", "backend", "metric", "value"}:
+            raise ValueError(f"bad record {item!r}")
+        records.append(Record(**item))
+    return records
+
+
+def _key(r: Record) -> tuple[str, str, str]:
+    return (r.scenario, r.backend, r.metric)
+
+
+def table(results: Results) -> str:
+    """The figures as a scenario x backend table, one row per scenario and metric."""
+    rows = sorted(
+        {(r.scenario, r.metric) for r in results.records},
+        key=lambda k: (SCENARIOS.index(k[0]), METRICS.index(k[1])),
+    )
+    header = f"{'scenario':22}{'metric':11}" + "".join(f"{b:>15}" for b in BACKENDS)
+    lines = [header, "-" * len(header)]
+    for scenario, metric in rows:
+        cells = []
+        for backend in BACKENDS:
+            value = results.get(scenario, backend, metric)
+            cells.append(f"{'' if value is None else _fmt(value):>15}")
+        lines.append(f"{scenario:22}{metric:11}" + "".join(cells))
+    return "\n".join(lines)
+
+
+def _fmt(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.2f}"

@@ -1,0 +1,178 @@
+"""The SendGrid sender: v3 Mail Send over HTTPS, answers classified by the SendGrid table."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from typing import Any
+
+import httpx
+
+from commq.adapters.senders.classification import OUTAGE, PERMANENT, http_keys, lookup
+from commq.adapters.senders.classification.sendgrid import SENDGRID
+from commq.adapters.senders.email_message import build_email, single_address
+from commq.adapters.senders.http_exchange import (
+    HttpFailure,
+    HttpReply,
+    endpoint,
+    exchange,
+    parse_reset_epoch,
+    parse_retry_after,
+    snippet,
+)
+from commq.domain.jobs import Job
+from commq.domain.outcomes import Blame, SendOutcome, SendResult
+
+DEFAULT_BASE_URL = "https://api.sendgrid.com"
+#: The custom argument that carries the job id into SendGrid's Event Webhook.
+JOB_ID_ARG = "commq_job_id"
+_ERROR_CHARS = 500
+_HINTS = {401: "COMMQ_SENDGRID_API_KEY", 403: "the sender identity or account"}
+
+
+class SendGridSender:
+    """Sends email jobs through SendGrid's v3 Mail Send API.
+
+    202 is success and ``X-Message-Id`` becomes the provider message id; the
+    job id travels as the custom argument ``commq_job_id`` so delivery events
+    map back. Everything else is classified by
+    ``classification.sendgrid.SENDGRID``. A client passed in stays the
+    caller's to close (and its own proxy and TLS settings apply).
+    """
+
+    name = "sendgrid"
+
+    def __init__(
+        self,
+        api_key: str,
+        *,
+        email_from: str,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 10.0,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        if not api_key:
+            raise ValueError("SendGrid needs an API key (COMMQ_SENDGRID_API_KEY)")
+        single_address("sender address", email_from)
+        self._email_from = email_from
+        self._url = endpoint(base_url, "/v3/mail/send")
+        self._headers = {
+            "Authorization": f"Bearer {api_key}",
+            "Accept": "application/json",
+            "User-Agent": "commq/1",
+        }
+        self._timeout = timeout
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout), follow_redirects=False, trust_env=False
+        )
+
+    async def send(self, job: Job) -> SendResult:
+        """POST the message and classify SendGrid's answer."""
+        try:
+            body = mail_send_body(job, self._email_from)
+        except ValueError as exc:
+            return SendResult(SendOutcome.PERMANENT, self.name, error=f"SendGrid: {exc}")
+        content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+        request = self._client.build_request(
+            "POST",
+            self._url,
+            content=content,
+            headers={**self._headers, "Content-Type": "application/json"},
+        )
+        answer = await exchange(self._client, request, self._timeout)
+        if isinstance(answer, HttpFailure):
+            return self._lost(answer)
+        return self._classify(answer)
+
+    async def close(self) -> None:
+        """Close the HTTP client, if this sender created it."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    def _classify(self, reply: HttpReply) -> SendResult:
+        verdict = lookup(SENDGRID, http_keys(reply.status), PERMANENT)
+        if verdict.outcome is SendOutcome.OK:
+            message_id = reply.headers.get("x-message-id")
+            return SendResult.ok(self.name, message_id[:255] if message_id else None)
+        error = f"SendGrid {reply.status}: {_error_text(reply.body)}"
+        if reply.status in _HINTS:
+            error += f" (check {_HINTS[reply.status]})"
+        return SendResult(
+            verdict.outcome,
+            self.name,
+            error=error[:_ERROR_CHARS],
+            retry_after=_wait(reply, verdict.blame),
+            blame=verdict.blame,
+        )
+
+    def _lost(self, failure: HttpFailure) -> SendResult:
+        verdict = lookup(SENDGRID, [failure.key], OUTAGE)
+        when = "after the request was sent" if failure.sent else "before the request was sent"
+        error = f"SendGrid {failure.what} {when}"
+        if failure.sent:
+            error += "; SendGrid may have queued the message"
+        return SendResult(verdict.outcome, self.name, error=error, blame=verdict.blame)
+
+
+def mail_send_body(job: Job, default_from: str) -> dict[str, Any]:
+    """The v3 Mail Send JSON of an email job, or ValueError for a payload that cannot be sent.
+
+    The payload is first checked by the same rules as the SMTP path
+    (``build_email``), so both providers refuse exactly the same jobs.
+    """
+    build_email(job, default_from)
+    payload = job.payload
+    body: dict[str, Any] = {
+        "personalizations": [{"to": [_address("recipient", job.recipient)]}],
+        "from": _address("from", payload.get("from") or default_from),
+        "content": _content(payload.get("text"), payload.get("html")),
+        "custom_args": {JOB_ID_ARG: job.id},
+    }
+    if payload.get("subject"):
+        # Left out when empty: SendGrid then answers 400 "The subject is required".
+        body["subject"] = payload["subject"]
+    if payload.get("replyTo"):
+        body["reply_to"] = _address("replyTo", payload["replyTo"])
+    if payload.get("headers"):
+        body["headers"] = dict(payload["headers"])
+    return body
+
+
+def _address(field: str, value: str) -> dict[str, str]:
+    address = single_address(field, value)
+    spelled = {"email": address.addr_spec}
+    if address.display_name:
+        spelled["name"] = address.display_name
+    return spelled
+
+
+def _content(text: str | None, html: str | None) -> list[dict[str, str]]:
+    # SendGrid requires text/plain before text/html.
+    parts = [("text/plain", text), ("text/html", html)]
+    return [{"type": kind, "value": value} for kind, value in parts if value is not None]
+
+
+def _error_text(body: bytes) -> str:
+    """SendGrid's ``errors`` messages ("message (field x)"), or the start of the body."""
+    try:
+        errors = json.loads(body)["errors"]
+        texts = [_one_error(error) for error in errors if isinstance(error, dict)]
+    except (ValueError, KeyError, TypeError):
+        texts = []
+    return "; ".join(text for text in texts if text) or snippet(body) or "no details"
+
+
+def _one_error(error: dict[str, Any]) -> str:
+    message = " ".join(str(error.get("message") or "").split())
+    field = error.get("field")
+    return f"{message} (field {field})" if field else message
+
+
+def _wait(reply: HttpReply, blame: Blame) -> timedelta | None:
+    """How long SendGrid asked us to wait: its rate-limit reset on 429, else Retry-After."""
+    if blame is Blame.RATE_LIMIT:
+        reset = parse_reset_epoch(reply.headers.get("x-ratelimit-reset"))
+        if reset is not None:
+            return reset
+    return parse_retry_after(reply.headers.get("retry-after"))

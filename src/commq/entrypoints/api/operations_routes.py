@@ -1,0 +1,124 @@
+"""The operations routes: bulk actions, CSV exports, the audit trail, history.
+
+Included before jobs_routes: its ``/{job_id}`` and ``/{job_id}/retry`` would
+otherwise take ``/audit`` or ``POST /failed/retry`` for a job id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import JSONResponse, StreamingResponse
+
+from commq.domain.analytics import Bucket, GroupBy, HistoryQuery
+from commq.domain.audit import Principal
+from commq.domain.jobs import JobStatus
+from commq.domain.operations import AuditFilter
+from commq.domain.permissions import Permission
+from commq.entrypoints.api import operations_schemas as shapes
+from commq.entrypoints.api.access import requires
+from commq.entrypoints.api.csv_export import csv_response
+from commq.entrypoints.api.dependencies import BusinessId, Cursor, Filter, Limit, container
+from commq.entrypoints.bootstrap import Container
+
+router = APIRouter(prefix="/communication-queue", tags=["operations"])
+
+
+def _as(permission: Permission) -> type[Principal]:
+    return Annotated[Principal, Depends(requires(permission))]  # type: ignore[return-value]
+
+
+Viewer = _as(Permission.VIEW_JOBS)
+StatsViewer = _as(Permission.VIEW_STATS)
+Retrier = _as(Permission.RETRY_JOBS)
+Canceller = _as(Permission.CANCEL_JOBS)
+Auditor = _as(Permission.VIEW_AUDIT)
+App = Annotated[Container, Depends(container)]
+Moment = Annotated[datetime | None, Query(description="ISO-8601; no offset means UTC")]
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+def _jobs(count: int, status: str) -> str:
+    return f"{count} {status} job{'' if count == 1 else 's'}"
+
+
+@router.post("/failed/retry", response_model=shapes.BulkOut, summary="Retry failed jobs by filter")
+async def bulk_retry(body: shapes.BulkIn, who: Retrier, app: App) -> JSONResponse:
+    """Every failed job matching the filters (and ``ids``) runs again, in chunks."""
+    request = body.to_request()
+    count = await app.operations.bulk_retry(who, request)
+    message = f"{_jobs(count, 'failed')} {'would be' if request.dry_run else ''} retried"
+    return JSONResponse({"success": True, "message": " ".join(message.split()), "count": count})
+
+
+@router.post("/pending/cancel", response_model=shapes.BulkOut, summary="Cancel pending jobs")
+async def bulk_cancel(body: shapes.BulkIn, who: Canceller, app: App) -> JSONResponse:
+    """Every pending job (due or scheduled) matching the filters (and ``ids``) is cancelled."""
+    request = body.to_request()
+    count = await app.operations.bulk_cancel(who, request)
+    message = f"{_jobs(count, 'pending')} {'would be' if request.dry_run else ''} cancelled"
+    return JSONResponse({"success": True, "message": " ".join(message.split()), "count": count})
+
+
+_CSV = {200: {"content": {"text/csv": {}}, "description": "CSV with a header row"}}
+
+
+@router.get("/failed/export.csv", response_class=StreamingResponse, responses=_CSV)
+async def export_failed(who: Viewer, where: Filter, app: App) -> StreamingResponse:
+    """Failed jobs matching the /jobs filters as CSV, oldest first."""
+    failed = replace(where, status=JobStatus.FAILED)
+    return csv_response(app.operations.export_jobs(who, failed), "commq-failed-jobs")
+
+
+@router.get("/jobs/export.csv", response_class=StreamingResponse, responses=_CSV)
+async def export_jobs(who: Viewer, where: Filter, app: App) -> StreamingResponse:
+    """Jobs matching the /jobs filters (status included) as CSV, oldest first."""
+    return csv_response(app.operations.export_jobs(who, where), "commq-jobs")
+
+
+@router.get("/audit", response_model=shapes.AuditPageOut, summary="The audit trail")
+async def audit(
+    who: Auditor,
+    app: App,
+    business_id: BusinessId = None,
+    action: Annotated[str | None, Query(max_length=100)] = None,
+    actor_key_id: Annotated[str | None, Query(alias="actorKeyId", max_length=100)] = None,
+    actor_name: Annotated[str | None, Query(alias="actorName", max_length=200)] = None,
+    job_id: Annotated[str | None, Query(alias="jobId", max_length=64)] = None,
+    at_from: Annotated[Moment, Query(alias="from")] = None,
+    at_to: Annotated[Moment, Query(alias="to")] = None,
+    limit: Limit = 50,
+    cursor: Cursor = None,
+) -> JSONResponse:
+    """Audit events newest first; filters narrow, ``cursor`` pages on."""
+    where = AuditFilter(
+        business_id, action, actor_key_id, actor_name, job_id, _utc(at_from), _utc(at_to)
+    )
+    page = await app.operations.audit_trail(who, where, limit, cursor)
+    items = [shapes.audit_json(event) for event in page.items]
+    return JSONResponse({"items": items, "nextCursor": page.next_cursor})
+
+
+@router.get("/stats/history", response_model=shapes.HistoryOut, summary="Time series")
+async def history(
+    who: StatsViewer,
+    app: App,
+    start: Annotated[datetime, Query(alias="from", description="ISO-8601; no offset: UTC")],
+    end: Annotated[Moment, Query(alias="to", description="default: now")] = None,
+    bucket: Bucket = Bucket.HOUR,
+    group_by: Annotated[GroupBy | None, Query(alias="groupBy")] = None,
+    business_id: BusinessId = None,
+) -> JSONResponse:
+    """Enqueued, completed and failed counts and processing times per UTC bucket."""
+    query = HistoryQuery(
+        _utc(start) or start, _utc(end) or datetime.now(UTC), bucket, group_by, business_id
+    )
+    return JSONResponse(shapes.history_json(await app.operations.history(who, query)))

@@ -1,0 +1,163 @@
+"""JSON shapes of the operations routes: bulk actions, the audit trail, history."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+from commq.domain.analytics import History, HistoryPoint
+from commq.domain.audit import AuditEvent
+from commq.domain.jobs import Channel, ErrorType
+from commq.domain.listing import JobFilter
+from commq.domain.operations import MAX_BULK_IDS, BulkRequest
+from commq.entrypoints.api.schemas import iso
+
+JobId = Annotated[str, Field(min_length=1, max_length=64)]
+
+
+class _In(BaseModel):
+    # Unknown fields are refused (422), so a typo cannot widen a bulk action.
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=False, extra="forbid")
+
+
+class BulkIn(_In):
+    """The /jobs filters (status is implied by the route), or ``ids``, or both."""
+
+    business_id: str | None = Field(default=None, min_length=1, max_length=200)
+    channel: Channel | None = None
+    provider: str | None = Field(default=None, max_length=100)
+    error_type: ErrorType | None = None
+    communication_id: str | None = Field(default=None, max_length=200)
+    recipient: str | None = Field(default=None, max_length=2048)
+    q: str | None = Field(default=None, max_length=200, description="text in lastError")
+    created_from: datetime | None = None
+    created_to: datetime | None = None
+    ids: list[JobId] | None = Field(default=None, min_length=1, max_length=MAX_BULK_IDS)
+    dry_run: bool = Field(default=False, description="only count the matching jobs")
+
+    @field_validator("created_from", "created_to")
+    @classmethod
+    def _as_utc(cls, value: datetime | None) -> datetime | None:
+        if value is None or value.tzinfo is not None:
+            return value
+        return value.replace(tzinfo=UTC)
+
+    def to_request(self) -> BulkRequest:
+        """The domain request."""
+        where = JobFilter(
+            business_id=self.business_id,
+            channel=self.channel,
+            provider=self.provider,
+            error_type=self.error_type,
+            communication_id=self.communication_id,
+            recipient=self.recipient,
+            q=self.q,
+            created_from=self.created_from,
+            created_to=self.created_to,
+        )
+        ids = None if self.ids is None else tuple(self.ids)
+        return BulkRequest(where, ids, self.dry_run)
+
+
+class BulkOut(BaseModel):
+    """The answer to a bulk action: how many jobs changed (or, in a dry run, would)."""
+
+    success: bool
+    message: str
+    count: int
+
+
+class AuditEventOut(BaseModel):
+    """One audit event (DESIGN §3)."""
+
+    id: str
+    at: datetime
+    action: str
+    actorKeyId: str
+    actorName: str
+    role: str
+    businessId: str | None
+    jobId: str | None
+    filter: dict[str, Any] | None
+    count: int | None
+
+
+class AuditPageOut(BaseModel):
+    """A page of audit events, newest first."""
+
+    items: list[AuditEventOut]
+    nextCursor: str | None
+
+
+class PointOut(BaseModel):
+    """One bucket of a series."""
+
+    at: datetime
+    enqueued: int
+    completed: int
+    failed: int
+    failedAttempts: int
+    avgProcessingTimeSeconds: float | None
+
+
+class SeriesOut(BaseModel):
+    """The points of one group (null: no grouping, or jobs without that attribute)."""
+
+    group: str | None
+    points: list[PointOut]
+
+
+class HistoryOut(BaseModel):
+    """A time series per group, every bucket present."""
+
+    bucket: str
+    groupBy: str | None
+    from_: datetime = Field(alias="from")
+    to: datetime
+    series: list[SeriesOut]
+
+
+def audit_json(event: AuditEvent) -> dict[str, Any]:
+    """The JSON object of one audit event."""
+    return {
+        "id": event.id,
+        "at": iso(event.at),
+        "action": event.action,
+        "actorKeyId": event.actor_key_id,
+        "actorName": event.actor_name,
+        "role": event.role,
+        "businessId": event.business_id,
+        "jobId": event.job_id,
+        "filter": event.filter,
+        "count": event.count,
+    }
+
+
+def history_json(history: History) -> dict[str, Any]:
+    """The /stats/history body."""
+    query = history.query
+    return {
+        "bucket": query.bucket.value,
+        "groupBy": None if query.group_by is None else query.group_by.value,
+        "from": iso(query.start),
+        "to": iso(query.end),
+        "series": [
+            {"group": series.group, "points": [_point_json(p) for p in series.points]}
+            for series in history.series
+        ],
+    }
+
+
+def _point_json(point: HistoryPoint) -> dict[str, Any]:
+    f = point.figures
+    return {
+        "at": iso(point.at),
+        "enqueued": int(f.enqueued),
+        "completed": int(f.completed),
+        "failed": int(f.failed),
+        "failedAttempts": int(f.failed_attempts),
+        "avgProcessingTimeSeconds": f.avg_processing_time_seconds,
+    }

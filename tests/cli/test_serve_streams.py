@@ -1,0 +1,81 @@
+"""The real `commq serve` stops on SIGTERM although a live stats stream is still open."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+CLI = [sys.executable, "-m", "commq.entrypoints.cli"]
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _wait_until_ready(base: str) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError("commq serve did not become ready within 30 s")
+
+
+def test_sigterm_ends_serve_within_the_grace_despite_an_open_stream(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    env = {
+        **os.environ,
+        "COMMQ_DATABASE_URL": sqlite_url,
+        "COMMQ_OUTBOX_DIR": str(tmp_path / "outbox"),
+        "COMMQ_SHUTDOWN_GRACE": "1",
+    }
+    created = subprocess.run(
+        [*CLI, "keys", "create", "--role", "support", "--name", "wall", "--business", "acme"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    key = created.stdout.strip().splitlines()[-1]
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    serve = subprocess.Popen(
+        [*CLI, "serve", "--port", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_until_ready(base)
+        url = f"{base}/communication-queue/stats/stream"
+        headers = {"Authorization": f"Bearer {key}"}
+        with httpx.stream("GET", url, headers=headers, timeout=20) as stream:
+            lines = stream.iter_lines()
+            assert "event: stats" in (next(lines) for _ in range(10))
+            stopping = time.monotonic()
+            serve.send_signal(signal.SIGTERM)
+            code = serve.wait(timeout=20)
+        took = time.monotonic() - stopping
+    finally:
+        if serve.poll() is None:
+            serve.kill()
+        _, errors = serve.communicate()
+    # uvicorn re-raises the SIGTERM it handled once it has shut down cleanly.
+    assert code in (0, -signal.SIGTERM), errors
+    assert "Application shutdown complete" in errors
+    assert took < 8, f"serve took {took:.1f} s to stop"
