@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Select, func, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from commq.adapters.store.engine import Dialect
 from commq.adapters.store.paging import filter_conditions
 from commq.adapters.store.rows import action_values
 from commq.adapters.store.tables import jobs, sql_status
@@ -75,6 +76,31 @@ def chunk_statement(action: Action, where: JobFilter, after: tuple[Any, ...] | N
         query = query.where(key < after if keyset.descending else key > after)
     order = [c.desc() if keyset.descending else c.asc() for c in keyset.columns]
     return query.order_by(*order).limit(CHUNK_SIZE).with_for_update(skip_locked=True)
+
+
+async def change_next_chunk(
+    conn: AsyncConnection,
+    dialect: Dialect,
+    action: Action,
+    where: JobFilter,
+    after: tuple[Any, ...] | None,
+) -> list[tuple[Any, ...]]:
+    """Pick, lock and change the next chunk; returns the sort keys of the jobs changed."""
+    picking = chunk_statement(action, where, after)
+    if dialect == "sqlite":
+        keys = [tuple(row) for row in await conn.execute(picking)]
+        await change_locked(conn, action, [key[-1] for key in keys])
+        return keys
+    # One statement: the picked rows join back by primary key, so the plan stays a key
+    # lookup even while the table's statistics lag behind a burst of failures.
+    picked = picking.cte("picked").prefix_with("MATERIALIZED")
+    statement = (
+        update(jobs)
+        .where(_c.id == picked.c.id)
+        .values(**action_values(action))
+        .returning(*(picked.c[column.name] for column in _KEYSETS[action].columns))
+    )
+    return [tuple(row) for row in await conn.execute(statement)]
 
 
 def last_key(action: Action, keys: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]:

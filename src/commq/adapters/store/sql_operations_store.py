@@ -18,9 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commq.adapters.store.audit_listing import audit_query, encode_audit_cursor, event_from_row
 from commq.adapters.store.bulk import (
-    change_locked,
     change_named,
-    chunk_statement,
+    change_next_chunk,
     count_statement,
     last_key,
 )
@@ -65,8 +64,8 @@ class SqlOperationsStore:
         changed, after = 0, None
         while True:  # one bounded transaction per chunk; workers run in between
             async with self._tx.write() as conn:
-                keys = [tuple(k) for k in await conn.execute(chunk_statement(action, where, after))]
-                changed += await change_locked(conn, action, [key[-1] for key in keys])
+                keys = await change_next_chunk(conn, self._tx.dialect, action, where, after)
+                changed += len(keys)
                 if len(keys) < CHUNK_SIZE:
                     await conn.execute(_audit(audit, changed))
                     return changed

@@ -108,7 +108,8 @@ async def logout(request: Request) -> Response:
     if session is not None and (
         cross_site(request.headers) or not sessions.csrf_valid(session, form.get("csrf"))
     ):
-        return Response("Sign-out needs the form's CSRF token.", 403)
+        message = "The sign-out form expired or came from another site: sign out from the page."
+        return render(request, "error.html", 403, title="Not signed out", message=message)
     response = RedirectResponse("/dashboard/login", 303)
     response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict")
     return response
