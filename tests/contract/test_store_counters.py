@@ -6,9 +6,13 @@ import asyncio
 from datetime import timedelta
 
 import pytest
+from alembic import command
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from commq.adapters.store import SqlJobStore
+from commq.adapters.store import SqlJobStore, make_engine, migrate
+from commq.adapters.store.engine import make_sync_engine
+from commq.adapters.store.migrate import _config
 from commq.adapters.store.sql_operations_store import SqlOperationsStore
 from commq.domain.analytics import Bucket, GroupBy, HistoryQuery
 from commq.domain.jobs import Channel, ErrorCount
@@ -199,3 +203,46 @@ async def test_counters_stay_exact_with_concurrent_workers_and_compaction(
         await scalar(store_engine, "SELECT count(*) FROM jobs WHERE status = 'failed'"),
     )
     assert completed + failed_jobs == 300
+
+
+async def test_upgrading_a_database_with_jobs_fills_the_counters_and_the_history(
+    empty_database_url: str,
+) -> None:
+    config = _config()
+    sync_engine = make_sync_engine(empty_database_url)
+    try:
+        with sync_engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "0001")
+    finally:
+        sync_engine.dispose()
+    engine = make_engine(empty_database_url)
+    try:
+        for status in ("completed", "failed", "pending", "completed"):
+            await insert_jobs(engine, 4, status=status, at=now() - timedelta(hours=3))
+        async with engine.begin() as conn:
+            await conn.execute(text(_ATTEMPT_PER_FINISHED_JOB))
+        migrate(empty_database_url)
+        assert await counts_from_counters(engine) == await counts_from_jobs(engine)
+        query = HistoryQuery(now() - timedelta(days=1), now() + timedelta(hours=1), Bucket.HOUR)
+        sums = (await SqlOperationsStore(engine).rollup_sums(query)).values()
+        totals = [sum(getattr(f, name) for f in sums) for name in _TOTALS]
+        assert totals == [16, 8, 4, 8, 4, 8 * 7]
+    finally:
+        await engine.dispose()
+
+
+_TOTALS = (
+    "enqueued",
+    "completed",
+    "failed",
+    "succeeded_attempts",
+    "failed_attempts",
+    "duration_ms",
+)
+_ATTEMPT_PER_FINISHED_JOB = (
+    "INSERT INTO attempts (job_id, seq, business_id, attempt, started_at, finished_at,"
+    " duration_ms, outcome, error) SELECT id, 1, business_id, 1, updated_at, updated_at, 7,"
+    " CASE status WHEN 'completed' THEN 'succeeded' ELSE 'permanent_error' END, last_error"
+    " FROM jobs WHERE status IN ('completed', 'failed')"
+)

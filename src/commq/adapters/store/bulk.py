@@ -2,10 +2,13 @@
 
 A chunk is picked in the keyset order of the partial index of its status
 (failed: latest failedAt first; pending: oldest runAt first), so each chunk
-reads about CHUNK_SIZE index entries however many jobs match. Each chunk's
-UPDATE is a compare-and-set on the status the action starts from: a job that
-a worker claimed, or an operator changed, since it was picked is left alone.
-Between chunks no lock is held, so workers keep claiming and completing.
+reads about CHUNK_SIZE index entries however many jobs match. The pick is a
+compare-and-set on the status the action starts from and locks the rows it
+takes (PostgreSQL: ``FOR UPDATE SKIP LOCKED``; SQLite: the write lock), so a job
+a worker claimed, or an operator changed, meanwhile is left alone. Between
+chunks no lock is held, so workers keep claiming and completing.
+
+Named ``ids`` are changed by a plain compare-and-set UPDATE, a chunk at a time.
 """
 
 from __future__ import annotations
@@ -110,11 +113,7 @@ def last_key(action: Action, keys: Sequence[tuple[Any, ...]]) -> tuple[Any, ...]
 
 
 async def change_locked(conn: AsyncConnection, action: Action, ids: Sequence[str]) -> int:
-    """Apply ``action`` to jobs this transaction picked and locked with chunk_statement.
-
-    Only the primary key narrows the UPDATE, so the plan stays a key lookup
-    even while the table's statistics lag behind a burst of failures.
-    """
+    """Apply ``action`` to jobs this transaction picked and locked with chunk_statement."""
     if not ids:
         return 0
     return await _update(conn, action, [_c.id.in_(ids)])
