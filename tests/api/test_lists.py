@@ -116,3 +116,8 @@ async def test_stats_count_each_status(api: Api) -> None:
     assert stats["failed"] == stats["completed"] == stats["processing"] == 0
     assert stats["avgProcessingTimeSeconds"] is None
     assert stats["oldestPendingAgeSeconds"] >= 0
+
+
+async def test_stats_show_each_providers_circuit(api: Api) -> None:
+    stats = (await api.client.get(f"{Q}/stats", headers=api.as_("acme_support"))).json()
+    assert stats["providers"]["outbox"] == {"state": "closed", "openedAt": None, "failures": 0}

@@ -79,7 +79,11 @@ async def list_jobs(who: Viewer, where: Filter, app: App, limit: Limit = 50, cur
 
 @router.get("/stats", response_model=schemas.StatsOut, summary="Queue statistics")
 async def stats(who: StatsViewer, app: App, business_id: BusinessId = None) -> JSONResponse:
-    return JSONResponse(schemas.stats_json(await app.queue.stats(who, business_id)))
+    """Counts, health figures and each provider's circuit breaker (``providers``)."""
+    body = schemas.stats_json(await app.queue.stats(who, business_id))
+    scope = who.business_id or business_id
+    body["providers"] = await app.circuit_snapshot(scope)
+    return JSONResponse(body)
 
 
 async def _status_list(
