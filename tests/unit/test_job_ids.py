@@ -111,3 +111,9 @@ def test_a_duration_is_never_negative(start: datetime, end: datetime) -> None:
     if end >= start:
         one_ms = timedelta(milliseconds=1)
         assert duration * one_ms <= end - start < (duration + 1) * one_ms
+
+
+def test_ids_made_in_the_same_millisecond_sort_in_the_order_they_were_made() -> None:
+    ids = [new_job_id() for _ in range(2000)]
+    assert ids == sorted(ids)
+    assert len(set(ids)) == 2000

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -184,13 +185,38 @@ class Page:
     next_cursor: str | None = None
 
 
+_last_ms = 0
+_sequence = 0
+_id_lock = threading.Lock()
+
+
 def new_job_id(now_ms: int | None = None) -> str:
-    """A UUIDv7 (RFC 9562): time-ordered, so ids sort by creation."""
-    ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
-    rand = int.from_bytes(os.urandom(10), "big")
+    """A UUIDv7 (RFC 9562): time-ordered, so ids sort by creation.
+
+    Within one millisecond the 12 ``rand_a`` bits count up (RFC 9562 §6.2, method 1),
+    so ids made by one process always sort in the order they were made.
+    """
+    if now_ms is not None:
+        return _uuid7(now_ms, 0)
+    global _last_ms, _sequence
+    ms = time.time_ns() // 1_000_000
+    with _id_lock:
+        if ms <= _last_ms:
+            _sequence += 1
+            if _sequence > 0xFFF:  # the counter ran out: borrow the next millisecond
+                _last_ms, _sequence = _last_ms + 1, 0
+            ms = _last_ms
+        else:
+            _last_ms, _sequence = ms, 0
+        sequence = _sequence
+    return _uuid7(ms, sequence)
+
+
+def _uuid7(ms: int, sequence: int) -> str:
+    rand = int.from_bytes(os.urandom(8), "big")
     value = (ms & ((1 << 48) - 1)) << 80
     value |= 0x7 << 76
-    value |= (rand >> 68 & 0xFFF) << 64
+    value |= sequence << 64
     value |= 0b10 << 62
     value |= rand & ((1 << 62) - 1)
     return str(uuid.UUID(int=value))

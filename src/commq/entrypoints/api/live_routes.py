@@ -50,8 +50,9 @@ def make_hub(container: Container, interval: float = 1.0) -> StatsHub:
     """The hub of one app: /stats JSON per scope, computed at most once per ``interval``."""
 
     async def snapshot(scope: str | None) -> str:
-        stats = await container.queue.stats(HUB_PRINCIPAL, scope)
-        return json.dumps(schemas.stats_json(stats), separators=(",", ":"))
+        body = schemas.stats_json(await container.queue.stats(HUB_PRINCIPAL, scope))
+        body["providers"] = await container.circuit_snapshot(scope)
+        return json.dumps(body, separators=(",", ":"))
 
     return LiveStatsHub(snapshot, interval=interval)
 
