@@ -7,7 +7,6 @@ from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
-from commq.application.queue import QueueService
 from commq.domain.jobs import Channel, ErrorType, JobStatus
 from commq.domain.listing import MAX_PAGE_SIZE, JobFilter
 from commq.entrypoints.bootstrap import Container
@@ -17,11 +16,6 @@ def container(request: Request) -> Container:
     """The process's wired application."""
     built: Container = request.app.state.container
     return built
-
-
-def queue(request: Request) -> QueueService:
-    """The queue use cases."""
-    return container(request).queue
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="1 to 500")]
