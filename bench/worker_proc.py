@@ -6,7 +6,7 @@ stop claiming after MAX_SECONDS), then print one JSON line {"sent", "seconds", "
 listening, then stop after N sends (or TIMEOUT s) and print {"delays_ms": [...], "rss_mb"}.
 
 Everything but the provider is the production wiring of ``bootstrap.build`` at the
-default settings (concurrency 50, claim batch 100, 60 s lease, LISTEN/NOTIFY on PostgreSQL).
+default settings (concurrency 100, claim batch 100, 60 s lease, LISTEN/NOTIFY on PostgreSQL).
 """
 
 from __future__ import annotations

@@ -11,9 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from commq.adapters.store import SqlJobStore
 from commq.adapters.store.claims import LEASE_LOST_ERROR
 from commq.adapters.store.tables import attempts
+from commq.application.ports import WorkerResult
 from commq.domain.jobs import AttemptOutcome, ErrorType, JobStatus
+from commq.domain.outcomes import Blame, Decision, SendOutcome, SendResult
 from commq.domain.transitions import Action
 
+from .operations_support import counts_from_counters, counts_from_jobs
 from .support import (
     BUSINESS,
     audit,
@@ -23,6 +26,7 @@ from .support import (
     failed,
     finish,
     now,
+    report,
     reread,
     retry_later,
     succeeded,
@@ -169,3 +173,64 @@ async def test_a_provider_failure_gives_its_attempt_back(job_store: SqlJobStore)
     assert waiting.attempts == 0
     history = (await job_store.history([job.id]))[job.id]
     assert [a.seq for a in history] == [1, 2, 3, 4, 5]
+
+
+async def test_a_batch_of_results_applies_each_decision_and_refuses_only_stale_leases(
+    job_store: SqlJobStore, store_engine: AsyncEngine
+) -> None:
+    for _ in range(5):
+        await enqueue(job_store)
+    claimed = await job_store.claim("worker-1", 5, LEASE_5)
+    done, dead, later, outage, stale = claimed
+    assert stale.lease_token is not None
+    await job_store.release(stale.id, stale.lease_token)  # someone else has it now
+    provider_down = SendResult(SendOutcome.TRANSIENT, "smtp", error="503", blame=Blame.PROVIDER)
+    outage_decision = Decision(
+        JobStatus.PENDING,
+        AttemptOutcome.TRANSIENT_ERROR,
+        ErrorType.TRANSIENT,
+        "503",
+        timedelta(minutes=10),
+        counts_attempt=False,
+    )
+    batch = [
+        (done, succeeded()),
+        (dead, failed()),
+        (later, retry_later(retry_in=timedelta(hours=1))),
+        (outage, (outage_decision, provider_down)),
+        (stale, succeeded()),
+    ]
+    recorded = await job_store.record_results(
+        [
+            WorkerResult(job, job.lease_token or "", decision, report(result, 2.0))
+            for job, (decision, result) in batch
+        ]
+    )
+
+    assert recorded == [True, True, True, True, False]
+    completed, failed_job, waiting, outage_job, untouched = [
+        await reread(job_store, job.id) for job in claimed
+    ]
+    assert completed.status is JobStatus.COMPLETED and completed.completed_at is not None
+    assert (completed.provider_message_id, completed.last_error) == ("msg-1", None)
+    assert failed_job.status is JobStatus.FAILED and failed_job.failed_at is not None
+    assert failed_job.error_type is ErrorType.PERMANENT
+    assert waiting.status is JobStatus.PENDING and waiting.attempts == 1
+    assert waiting.run_at - now() > timedelta(minutes=59)
+    assert outage_job.status is JobStatus.PENDING and outage_job.attempts == 0
+    assert timedelta(minutes=9) < outage_job.run_at - now() <= timedelta(minutes=10)
+    assert untouched.status is JobStatus.PENDING and untouched.completed_at is None
+    for job in (completed, failed_job, waiting, outage_job):
+        assert (job.lease_token, job.lease_expires_at) == (None, None)
+    histories = await job_store.history([job.id for job in claimed])
+    assert [a.outcome for a in histories[done.id]] == [AttemptOutcome.SUCCEEDED]
+    assert histories[done.id][0].duration_ms == 2000
+    assert [a.outcome for a in histories[dead.id]] == [AttemptOutcome.PERMANENT_ERROR]
+    assert [a.outcome for a in histories[outage.id]] == [AttemptOutcome.TRANSIENT_ERROR]
+    assert histories[outage.id][0].error == "503"
+    assert histories[stale.id] == []
+    assert await counts_from_counters(store_engine) == await counts_from_jobs(store_engine)
+
+
+async def test_an_empty_batch_of_results_writes_nothing(job_store: SqlJobStore) -> None:
+    assert await job_store.record_results([]) == []

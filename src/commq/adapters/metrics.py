@@ -11,12 +11,14 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 
 from commq.application.ports import AttemptReport
-from commq.domain.jobs import Job
+from commq.domain.jobs import Channel, Job
+from commq.domain.outcomes import SendOutcome
 
 #: Content type of the text exposition format.
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -63,17 +65,27 @@ class PrometheusMetrics:
         self.in_flight = Gauge(
             "commq_worker_in_flight", "Jobs a worker holds right now.", ["worker"], registry=r
         )
+        self._series: dict[tuple[Channel, str, SendOutcome], tuple[Any, Any, Any]] = {}
 
     def attempt_finished(self, job: Job, report: AttemptReport) -> None:
         """Count the attempt and observe its duration and how long the job waited."""
         result = report.result
-        channel = job.channel.value
-        self.sends.labels(result.provider, result.outcome.value).inc()
+        key = (job.channel, result.provider, result.outcome)
+        series = self._series.get(key)
+        if series is None:  # labels() costs a lock and a lookup: once per combination
+            channel, provider = job.channel.value, result.provider
+            series = self._series[key] = (
+                self.sends.labels(provider, result.outcome.value),
+                self.send_duration.labels(channel, provider),
+                self.queue_wait.labels(channel),
+            )
+        sends, send_duration, queue_wait = series
+        sends.inc()
         duration = (report.finished_at - report.started_at).total_seconds()
-        self.send_duration.labels(channel, result.provider).observe(max(duration, 0.0))
+        send_duration.observe(max(duration, 0.0))
         # run_at comes from the database clock and started_at from this host's: clamp skew.
         wait = (report.started_at - job.run_at).total_seconds()
-        self.queue_wait.labels(channel).observe(max(wait, 0.0))
+        queue_wait.observe(max(wait, 0.0))
 
     def heartbeat(self, worker_id: str, in_flight: int) -> None:
         """Record that ``worker_id`` is alive and how many jobs it holds."""

@@ -10,6 +10,7 @@ job probes.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -79,6 +80,7 @@ class CircuitBreaker:
         self._circuits: dict[tuple[str, str], Circuit] = {}
         self._read_now: datetime | None = None
         self._read_at = float("-inf")
+        self._reading = asyncio.Lock()
 
     def scope_of(self, provider: str, business_id: str) -> str:
         """The circuit scope a job of ``business_id`` uses at ``provider``."""
@@ -88,9 +90,13 @@ class CircuitBreaker:
         """Read the shared circuits again if the copy is older than ``refresh_every``."""
         if not force and self._monotonic() - self._read_at < self._refresh_every:
             return
-        reading = await self._store.read_circuits()
-        self._circuits = {(c.provider, c.scope): c for c in reading.circuits}
-        self._read_now, self._read_at = reading.now, self._monotonic()
+        # Single flight: the sends that found the copy stale together share one read.
+        async with self._reading:
+            if not force and self._monotonic() - self._read_at < self._refresh_every:
+                return
+            reading = await self._store.read_circuits()
+            self._circuits = {(c.provider, c.scope): c for c in reading.circuits}
+            self._read_now, self._read_at = reading.now, self._monotonic()
 
     def circuit(self, provider: str, scope: str = ANY_BUSINESS) -> Circuit:
         """The known state of one circuit (closed when never stored)."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from commq.application.failover import Deferred, FailoverRoute, Gate, Guards
+from commq.application.group_commit import GroupCommit
 from commq.application.ports import (
     AttemptReport,
     Clock,
@@ -22,6 +23,7 @@ from commq.application.ports import (
     DispatchStore,
     Sender,
     Wakeup,
+    WorkerResult,
 )
 from commq.domain.jobs import Channel, Job
 from commq.domain.outcomes import decide
@@ -35,7 +37,7 @@ class DispatchSettings:
     """How a worker claims and sends."""
 
     #: Sends in flight at once.
-    concurrency: int = 50
+    concurrency: int = 100
     #: Most jobs claimed in one query.
     batch_size: int = 100
     lease: timedelta = timedelta(seconds=60)
@@ -81,6 +83,11 @@ class Dispatcher:
         self._worker_id = worker_id
         self._jitter = jitter
         self._observer = observer
+        # Results finished together are written together: one transaction per batch.
+        self._results: GroupCommit[WorkerResult, bool] = GroupCommit(store.record_results)
+        # A claim costs a transaction whatever its size: wait until a fair share of
+        # the slots is free rather than claiming one job per finished send.
+        self._claim_at = max(1, min(settings.batch_size, settings.concurrency) // 2)
         self._in_flight: dict[str, Job] = {}
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -136,7 +143,8 @@ class Dispatcher:
 
     def _full(self) -> bool:
         # A job leaves _in_flight before its task ends, so a full worker has tasks to wait on.
-        return len(self._in_flight) >= self._settings.concurrency and bool(self._tasks)
+        free = self._settings.concurrency - len(self._in_flight)
+        return free < self._claim_at and bool(self._tasks)
 
     async def _claim_into_free_slots(self, business_id: str | None) -> int:
         free = self._settings.concurrency - len(self._in_flight)
@@ -204,7 +212,8 @@ class Dispatcher:
 
     async def _finish(self, job: Job, report: AttemptReport) -> None:
         decision = decide(job, report.result, self._policy, self._jitter())
-        if not await self._store.record_result(job, job.lease_token or "", decision, report):
+        result = WorkerResult(job, job.lease_token or "", decision, report)
+        if not await self._results.write(result):
             log.warning("job %s: lease was taken over; result discarded", job.id)
 
     async def _defer(self, job: Job, step: Deferred) -> None:

@@ -11,6 +11,7 @@ job now, it goes back to the queue unsent.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -105,10 +106,8 @@ class FailoverRoute:
 
     async def refresh(self) -> None:
         """Bring the shared circuit and pause state up to date (cheap when it is fresh)."""
-        if self._guards.circuits is not None:
-            await self._guards.circuits.refresh()
-        if self._guards.slots is not None:
-            await self._guards.slots.refresh()
+        reads = [g.refresh() for g in (self._guards.circuits, self._guards.slots) if g is not None]
+        await asyncio.gather(*reads)
 
     def gate(self, channel: Channel) -> Gate:
         """Whether the channel's shared circuits and pauses let its jobs be claimed."""

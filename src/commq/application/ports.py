@@ -39,6 +39,16 @@ class AttemptReport:
     result: SendResult
 
 
+@dataclass(frozen=True, slots=True)
+class WorkerResult:
+    """A worker's decision on one claimed job, to be recorded with its attempt."""
+
+    job: Job
+    lease_token: str
+    decision: Decision
+    report: AttemptReport
+
+
 class JobStore(Protocol):
     """Durable jobs. Every change is a compare-and-set; times come from the database."""
 
@@ -88,6 +98,14 @@ class JobStore(Protocol):
         """Apply ``decision`` and append the attempt, if the lease is still ours.
 
         Returns False, changing nothing, when the lease was taken over.
+        """
+        ...
+
+    async def record_results(self, results: Sequence[WorkerResult]) -> list[bool]:
+        """``record_result`` for many jobs in one transaction; one flag per result, in order.
+
+        Each result is applied or refused (lease taken over) on its own, so one
+        stale worker result never holds back the others.
         """
         ...
 

@@ -115,15 +115,20 @@ class SendSlots:
         self._clock = ClockSync()
         self._pauses: dict[str, float] = {}
         self._read_at = float("-inf")
+        self._reading = asyncio.Lock()
 
     async def refresh(self, force: bool = False) -> None:
         """Read the shared pauses again if the copy is older than ``refresh_every``."""
-        now = self._monotonic()
-        if not force and now - self._read_at < self._settings.refresh_every:
+        if not force and self._monotonic() - self._read_at < self._settings.refresh_every:
             return
-        pauses = await self._store.paused_providers()
-        self._pauses = {p: now + left.total_seconds() for p, left in pauses.items()}
-        self._read_at = now
+        # Single flight: the sends that found the copy stale together share one read.
+        async with self._reading:
+            now = self._monotonic()
+            if not force and now - self._read_at < self._settings.refresh_every:
+                return
+            pauses = await self._store.paused_providers()
+            self._pauses = {p: now + left.total_seconds() for p, left in pauses.items()}
+            self._read_at = now
 
     def paused_for(self, provider: str) -> timedelta:
         """How long ``provider`` is still paused by its own rate limit (zero: not paused)."""

@@ -87,7 +87,7 @@ class Settings:
     retry_backoff_max: float = 3600.0
     lease_seconds: float = 60.0
     poll_interval: float = 1.0
-    concurrency: int = 50
+    concurrency: int = 100
     shutdown_grace: float = 10.0
     metrics_token: str | None = None
     #: Completed and cancelled jobs are deleted this many days after they finished (0: never).
@@ -144,7 +144,7 @@ def load_settings(
         retry_backoff_max=_seconds(values, "COMMQ_RETRY_BACKOFF_MAX", 3600.0, maximum=_THIRTY_DAYS),
         lease_seconds=_seconds(values, "COMMQ_LEASE_SECONDS", 60.0, minimum=0.05),
         poll_interval=_seconds(values, "COMMQ_POLL_INTERVAL", 1.0, minimum=0.01),
-        concurrency=_int(values, "COMMQ_CONCURRENCY", 50, minimum=1),
+        concurrency=_int(values, "COMMQ_CONCURRENCY", 100, minimum=1),
         shutdown_grace=_seconds(values, "COMMQ_SHUTDOWN_GRACE", 10.0),
         metrics_token=values.get("COMMQ_METRICS_TOKEN") or None,
         retention_days=_int(values, "COMMQ_RETENTION_DAYS", 30),

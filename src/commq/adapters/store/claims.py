@@ -13,9 +13,10 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Select, String, Update, case, select, update
+from sqlalchemy import Float, Integer, Select, String, Update, bindparam, case, select, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -73,18 +74,34 @@ def claim_statement(
     lease: timedelta,
     business_id: str | None,
     skip_channels: Collection[Channel] = (),
-) -> Update:
+) -> tuple[Update, dict[str, Any]]:
     """Take up to ``limit`` due pending jobs, highest priority then oldest runAt.
 
     Jobs of ``skip_channels`` (channels whose providers are all down or paused)
     stay pending, so a worker does not claim what it could only give back.
+    Returns the statement and its bound values.
     """
-    due = select(_c.id).where(_c.status == _PENDING, _c.run_at <= db_now())
+    skipped = tuple(sorted(c.value for c in skip_channels))
+    params: dict[str, Any] = {
+        "claim_worker": worker_id,
+        "claim_limit": limit,
+        "claim_lease_s": lease.total_seconds(),
+    }
     if business_id is not None:
-        due = due.where(_c.business_id == business_id)
-    if skip_channels:
-        due = due.where(_c.channel.not_in(sorted(c.value for c in skip_channels)))
-    due = due.order_by(_c.priority.desc(), _c.run_at, _c.id).limit(limit)
+        params["claim_business"] = business_id
+    return _claim_template(dialect, business_id is not None, skipped), params
+
+
+@cache
+def _claim_template(dialect: Dialect, one_business: bool, skipped: tuple[str, ...]) -> Update:
+    # Built once per shape: building and hashing the statement cost more than running it.
+    due = select(_c.id).where(_c.status == _PENDING, _c.run_at <= db_now())
+    if one_business:
+        due = due.where(_c.business_id == bindparam("claim_business"))
+    if skipped:
+        due = due.where(_c.channel.not_in(skipped))
+    due = due.order_by(_c.priority.desc(), _c.run_at, _c.id)
+    due = due.limit(bindparam("claim_limit", type_=Integer()))
     return (
         update(jobs)
         .where(_c.id.in_(_picked(due, dialect)), _c.status == _PENDING)
@@ -94,8 +111,8 @@ def claim_statement(
             started_at=db_now(),
             updated_at=db_now(),
             lease_token=new_lease_token(),
-            lease_expires_at=db_after(lease.total_seconds()),
-            worker_id=worker_id,
+            lease_expires_at=db_after(bindparam("claim_lease_s", type_=Float())),
+            worker_id=bindparam("claim_worker", type_=String()),
         )
         .returning(*jobs.c)
     )

@@ -36,6 +36,10 @@ _SQLITE_MIN_VERSION = (3, 35)
 # Execution option read by the "begin" hook: which BEGIN a SQLite transaction emits.
 _BEGIN_OPTION = "commq_sqlite_begin"
 
+#: Connections each process keeps open to PostgreSQL, and how many more it may open.
+_PG_POOL_SIZE = 20
+_PG_MAX_OVERFLOW = 20
+
 _DRIVERS: dict[Dialect, tuple[str, str]] = {
     # dialect: (async driver for the stores, sync driver for Alembic)
     "sqlite": ("sqlite+aiosqlite", "sqlite"),
@@ -81,7 +85,11 @@ def make_engine(database_url: str) -> AsyncEngine:
         _take_over_sqlite_transactions(engine.sync_engine, default_begin="BEGIN")
         return engine
     # pre_ping: after a database restart the next transaction gets a fresh connection.
-    return create_async_engine(url, pool_pre_ping=True)
+    # The pool holds a worker's claim, result and guard connections and a server's
+    # concurrent requests without opening and closing overflow connections per burst.
+    return create_async_engine(
+        url, pool_pre_ping=True, pool_size=_PG_POOL_SIZE, max_overflow=_PG_MAX_OVERFLOW
+    )
 
 
 def make_sync_engine(database_url: str) -> Engine:
@@ -122,6 +130,7 @@ class Transactions:
         self.engine = engine
         self.dialect: Dialect = dialect_of(engine.url)
         self._writer = engine
+        self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._lock: asyncio.Lock | None = None
         if self.dialect == "sqlite":
             self._writer = engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
@@ -141,4 +150,25 @@ class Transactions:
                 yield conn
             return
         async with self._lock, self._writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read_one(self) -> AsyncIterator[AsyncConnection]:
+        """For reads that need no snapshot across statements: no BEGIN/COMMIT on PostgreSQL."""
+        if self._lock is not None:
+            async with self.read() as conn:
+                yield conn
+            return
+        async with self._autocommit.connect() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def write_one(self) -> AsyncIterator[AsyncConnection]:
+        """For one statement that writes: it commits on its own on PostgreSQL (a round trip
+        each for BEGIN and COMMIT saved); on SQLite a write transaction as ``write``."""
+        if self._lock is not None:
+            async with self.write() as conn:
+                yield conn
+            return
+        async with self._autocommit.connect() as conn:
             yield conn

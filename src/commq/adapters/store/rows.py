@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import Insert
 from sqlalchemy.engine import RowMapping
 
-from commq.adapters.store.tables import audit_events, db_after, db_now, jobs
+from commq.adapters.store.tables import audit_events, db_now
 from commq.domain.audit import AuditEntry
 from commq.domain.jobs import (
     Attempt,
@@ -21,23 +20,47 @@ from commq.domain.jobs import (
     NewJob,
     new_job_id,
 )
-from commq.domain.outcomes import Decision, SendResult
 from commq.domain.transitions import Action
 
-#: The jobs columns that are not fields of the domain Job.
-_STORE_ONLY = frozenset({"seq", "worker_id"})
+# Plain lookups: the claim path turns hundreds of rows a second into Jobs.
+_CHANNELS = {c.value: c for c in Channel}
+_STATUSES = {s.value: s for s in JobStatus}
+_ERROR_TYPES: dict[str | None, ErrorType | None] = {None: None, **{e.value: e for e in ErrorType}}
+_DELIVERY: dict[str | None, DeliveryStatus | None] = {
+    None: None,
+    **{d.value: d for d in DeliveryStatus},
+}
 
 
 def job_from_row(row: RowMapping) -> Job:
-    """The domain Job of a ``jobs`` row."""
-    fields: dict[str, Any] = {k: v for k, v in row.items() if k not in _STORE_ONLY}
-    fields["channel"] = Channel(row["channel"])
-    fields["status"] = JobStatus(row["status"])
-    if row["error_type"] is not None:
-        fields["error_type"] = ErrorType(row["error_type"])
-    if row["delivery_status"] is not None:
-        fields["delivery_status"] = DeliveryStatus(row["delivery_status"])
-    return Job(**fields)
+    """The domain Job of a ``jobs`` row (every column but ``seq`` and ``worker_id``)."""
+    return Job(
+        id=row["id"],
+        business_id=row["business_id"],
+        channel=_CHANNELS[row["channel"]],
+        recipient=row["recipient"],
+        payload=row["payload"],
+        status=_STATUSES[row["status"]],
+        priority=row["priority"],
+        attempts=row["attempts"],
+        max_attempts=row["max_attempts"],
+        run_at=row["run_at"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        communication_id=row["communication_id"],
+        last_error=row["last_error"],
+        error_type=_ERROR_TYPES[row["error_type"]],
+        provider=row["provider"],
+        provider_message_id=row["provider_message_id"],
+        delivery_status=_DELIVERY[row["delivery_status"]],
+        idempotency_key=row["idempotency_key"],
+        started_at=row["started_at"],
+        completed_at=row["completed_at"],
+        failed_at=row["failed_at"],
+        cancelled_at=row["cancelled_at"],
+        lease_token=row["lease_token"],
+        lease_expires_at=row["lease_expires_at"],
+    )
 
 
 def new_job_row(job: NewJob) -> dict[str, Any]:
@@ -89,31 +112,6 @@ def audit_insert(entry: AuditEntry, business_id: str | None, job_id: str | None)
         filter=entry.filter,
         count=entry.count,
     )
-
-
-def decision_values(decision: Decision, result: SendResult) -> dict[str, Any]:
-    """The jobs columns a worker's decision sets (besides lease, seq and updated_at).
-
-    The provider is kept on every outcome: it says who handled the latest
-    attempt, so failed jobs can be listed by provider too.
-    """
-    values: dict[str, Any] = {
-        "status": decision.status.value,
-        "provider": result.provider,
-        "provider_message_id": result.provider_message_id,
-        "last_error": decision.last_error,
-        "error_type": None if decision.error_type is None else decision.error_type.value,
-    }
-    if not decision.counts_attempt:
-        values["attempts"] = jobs.c.attempts - 1
-    if decision.status is JobStatus.COMPLETED:
-        return {**values, "completed_at": db_now(), "last_error": None, "error_type": None}
-    if decision.status is JobStatus.FAILED:
-        return {**values, "failed_at": db_now()}
-    if decision.status is JobStatus.PENDING:
-        retry_in = decision.retry_in or timedelta(0)
-        return {**values, "run_at": db_after(retry_in.total_seconds())}
-    raise ValueError(f"a worker cannot move a job to {decision.status.value}")
 
 
 def action_values(action: Action) -> dict[str, Any]:

@@ -24,11 +24,16 @@ from commq.adapters.store.claims import (
 )
 from commq.adapters.store.engine import Transactions
 from commq.adapters.store.paging import encode_cursor, page_query
+from commq.adapters.store.results import (
+    append_attempts,
+    attempt_values,
+    record_statement,
+    result_params,
+)
 from commq.adapters.store.rows import (
     action_values,
     attempt_from_row,
     audit_insert,
-    decision_values,
     job_from_row,
     new_job_row,
 )
@@ -41,7 +46,7 @@ from commq.adapters.store.tables import (
     jobs,
     sql_status,
 )
-from commq.application.ports import AttemptReport, Enqueued
+from commq.application.ports import AttemptReport, Enqueued, WorkerResult
 from commq.domain.audit import AuditEntry
 from commq.domain.errors import InvalidTransitionError
 from commq.domain.jobs import (
@@ -52,7 +57,6 @@ from commq.domain.jobs import (
     NewJob,
     Page,
     QueueStats,
-    duration_between,
 )
 from commq.domain.listing import MAX_PAGE_SIZE, JobFilter, PageRequest
 from commq.domain.outcomes import Decision
@@ -156,11 +160,11 @@ class SqlJobStore:
     ) -> list[Job]:
         if limit <= 0:
             return []
-        statement = claim_statement(
+        statement, params = claim_statement(
             self._tx.dialect, worker_id, limit, lease, business_id, skip_channels
         )
-        async with self._tx.write() as conn:
-            rows = (await conn.execute(statement)).mappings().all()
+        async with self._tx.write_one() as conn:
+            rows = (await conn.execute(statement, params)).mappings().all()
         # UPDATE ... RETURNING does not keep the inner ORDER BY.
         return sorted(map(job_from_row, rows), key=lambda j: (-j.priority, j.run_at, j.id))
 
@@ -179,34 +183,20 @@ class SqlJobStore:
     async def record_result(
         self, job: Job, lease_token: str, decision: Decision, report: AttemptReport
     ) -> bool:
-        statement = (
-            update(jobs)
-            .where(*_held(job.id, lease_token))
-            .values(**decision_values(decision, report.result), **_LEASE_CLEARED)
-            .values(seq=_c.seq + 1, updated_at=db_now())
-            .returning(_c.seq, _c.attempts, _c.business_id)
-        )
-        result = report.result
+        recorded = await self.record_results([WorkerResult(job, lease_token, decision, report)])
+        return recorded[0]
+
+    async def record_results(self, results: Sequence[WorkerResult]) -> list[bool]:
+        if not results:
+            return []
+        dialect = self._tx.dialect
         async with self._tx.write() as conn:
-            row = (await conn.execute(statement)).mappings().first()
-            if row is None:
-                return False
-            await conn.execute(
-                attempts.insert().values(
-                    job_id=job.id,
-                    seq=row["seq"],
-                    business_id=row["business_id"],
-                    attempt=row["attempts"],
-                    started_at=report.started_at,
-                    finished_at=report.finished_at,
-                    duration_ms=duration_between(report.started_at, report.finished_at),
-                    outcome=decision.attempt_outcome.value,
-                    error=result.error,
-                    provider=result.provider,
-                    provider_message_id=result.provider_message_id,
-                )
-            )
-        return True
+            statement = record_statement(dialect)
+            rows = (await conn.execute(statement, result_params(dialect, results))).mappings()
+            recorded = {row["id"]: row for row in rows}
+            kept = [attempt_values(r, recorded[r.job.id]) for r in results if r.job.id in recorded]
+            await append_attempts(conn, dialect, kept)
+        return [r.job.id in recorded for r in results]
 
     async def release(self, job_id: str, lease_token: str) -> bool:
         statement = (

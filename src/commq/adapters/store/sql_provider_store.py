@@ -126,7 +126,7 @@ class SqlProviderStore:
     async def paused_providers(self) -> dict[str, timedelta]:
         now = db_epoch()
         query = select(_r.provider, _r.paused_until - now).where(_r.paused_until > now)
-        async with self._tx.read() as conn:
+        async with self._tx.read_one() as conn:
             rows = (await conn.execute(query)).all()
         return {provider: timedelta(seconds=left) for provider, left in rows}
 
@@ -137,7 +137,9 @@ class SqlProviderStore:
     # ---- circuits
 
     async def read_circuits(self) -> CircuitReading:
-        async with self._tx.read() as conn:
+        # Workers read this a few times a second: no transaction around it. The
+        # clock is read after the rows, so no circuit looks changed in the future.
+        async with self._tx.read_one() as conn:
             rows = (await conn.execute(circuits.select())).mappings().all()
             now = (await conn.execute(select(db_now()))).scalar_one()
         return CircuitReading([_circuit(row) for row in rows], now)

@@ -66,7 +66,7 @@ class SqlSuppressionStore:
         }
         found: dict[tuple[str, str, str], Suppression] = {}
         ordered = sorted(keys)
-        async with self._tx.read() as conn:
+        async with self._tx.read_one() as conn:
             for start in range(0, len(ordered), _IN_CHUNK):
                 query = suppressions.select().where(
                     tuple_(*_KEY).in_(ordered[start : start + _IN_CHUNK])

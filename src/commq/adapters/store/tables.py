@@ -100,8 +100,11 @@ class db_after(FunctionElement[datetime]):
     inherit_cache = True
     name = "db_after"
 
-    def __init__(self, seconds: float) -> None:
-        super().__init__(literal(float(seconds), Float()))
+    def __init__(self, seconds: float | ColumnElement[float]) -> None:
+        # A column (a batch of results) gives each row its own delay.
+        if not isinstance(seconds, ColumnElement):
+            seconds = literal(float(seconds), Float())
+        super().__init__(seconds)
 
 
 # SQLite 'now' has millisecond precision; '000' pads it to the stored width.

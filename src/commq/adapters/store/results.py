@@ -1,0 +1,196 @@
+"""Recording many workers' results in two statements, whatever their number.
+
+The results travel as one parameter per column (PostgreSQL arrays read with
+``unnest``) or one JSON document (SQLite's ``json_each``), so the statement's
+text never changes with the batch size: PostgreSQL prepares it once and
+SQLAlchemy compiles it once. One UPDATE ... FROM applies every decision whose
+lease is still held (compare-and-set on id, lease token and status, as a
+single result's UPDATE does) and returns what the attempt rows need; one
+INSERT appends those attempts (on PostgreSQL from arrays too, so its
+statement-level counter trigger runs once, not once per row). The jobs are
+written before their attempts, the order every transaction keeps so that
+counter locks never deadlock (see migration 0002).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from sqlalchemy import (
+    Float,
+    Integer,
+    Subquery,
+    Text,
+    TextClause,
+    Update,
+    case,
+    column,
+    text,
+    update,
+)
+from sqlalchemy.engine import RowMapping
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from commq.adapters.store.engine import Dialect
+from commq.adapters.store.tables import attempts, db_after, db_now, jobs, sql_status
+from commq.application.ports import WorkerResult
+from commq.domain.jobs import JobStatus, duration_between
+
+_c = jobs.c
+_PROCESSING = sql_status(JobStatus.PROCESSING)
+
+#: The per-result columns, in the order both encodings carry them.
+_COLUMNS: tuple[tuple[str, Any, str], ...] = (
+    # (name, SQLAlchemy type, PostgreSQL array type)
+    ("id", Text, "text[]"),
+    ("token", Text, "text[]"),
+    ("status", Text, "text[]"),
+    ("provider", Text, "text[]"),
+    ("message_id", Text, "text[]"),
+    ("last_error", Text, "text[]"),
+    ("error_type", Text, "text[]"),
+    ("given_back", Integer, "int[]"),
+    ("retry_in_s", Float, "float8[]"),
+)
+
+_WORKER_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.PENDING})
+
+
+def _result_row(item: WorkerResult) -> tuple[Any, ...]:
+    """One result as the values of ``_COLUMNS``."""
+    decision, result = item.decision, item.report.result
+    if decision.status not in _WORKER_STATUSES:
+        raise ValueError(f"a worker cannot move a job to {decision.status.value}")
+    completed = decision.status is JobStatus.COMPLETED
+    retry_in = decision.retry_in or timedelta(0)
+    return (
+        item.job.id,
+        item.lease_token,
+        decision.status.value,
+        result.provider,
+        result.provider_message_id,
+        None if completed else decision.last_error,
+        None if completed or decision.error_type is None else decision.error_type.value,
+        0 if decision.counts_attempt else 1,
+        retry_in.total_seconds(),
+    )
+
+
+def _pg_source() -> TextClause:
+    # Parameters named apart from the jobs columns, which SQLAlchemy reserves in an UPDATE.
+    arrays = ", ".join(f"CAST(:r_{name} AS {array})" for name, _, array in _COLUMNS)
+    names = ", ".join(name for name, _, _ in _COLUMNS)
+    return text(f"SELECT * FROM unnest({arrays}) AS r({names})")
+
+
+def _sqlite_source() -> TextClause:
+    fields = ", ".join(
+        f"json_extract(value, '$[{index}]') AS {name}"
+        for index, (name, _, _) in enumerate(_COLUMNS)
+    )
+    return text(f"SELECT {fields} FROM json_each(:results)")
+
+
+def _source(dialect: Dialect) -> Subquery:
+    clause = _pg_source() if dialect == "postgresql" else _sqlite_source()
+    return clause.columns(*(column(name, kind) for name, kind, _ in _COLUMNS)).subquery("r")
+
+
+@cache
+def record_statement(dialect: Dialect) -> Update:
+    """The UPDATE applying a batch of results (bind it with ``result_params``)."""
+    r = _source(dialect).c
+    status = r.status
+    return (
+        update(jobs)
+        .where(
+            _c.id == r.id, _c.lease_token == r.token, _c.status == sql_status(JobStatus.PROCESSING)
+        )
+        .values(
+            status=status,
+            provider=r.provider,
+            provider_message_id=r.message_id,
+            last_error=r.last_error,
+            error_type=r.error_type,
+            attempts=_c.attempts - r.given_back,
+            completed_at=case(
+                (status == JobStatus.COMPLETED.value, db_now()), else_=_c.completed_at
+            ),
+            failed_at=case((status == JobStatus.FAILED.value, db_now()), else_=_c.failed_at),
+            run_at=case(
+                (status == JobStatus.PENDING.value, db_after(r.retry_in_s)), else_=_c.run_at
+            ),
+            seq=_c.seq + 1,
+            updated_at=db_now(),
+            lease_token=None,
+            lease_expires_at=None,
+            worker_id=None,
+        )
+        .returning(_c.id, _c.seq, _c.attempts, _c.business_id)
+    )
+
+
+def result_params(dialect: Dialect, items: Sequence[WorkerResult]) -> dict[str, Any]:
+    """The bound values of ``record_statement`` for ``items``."""
+    rows = [_result_row(item) for item in items]
+    if dialect == "postgresql":
+        return {f"r_{name}": [row[i] for row in rows] for i, (name, _, _) in enumerate(_COLUMNS)}
+    return {"results": json.dumps(rows, separators=(",", ":"))}
+
+
+def attempt_values(item: WorkerResult, recorded: RowMapping) -> dict[str, Any]:
+    """The ``attempts`` row of one recorded result (``recorded``: its RETURNING row)."""
+    report, result = item.report, item.report.result
+    return {
+        "job_id": item.job.id,
+        "seq": recorded["seq"],
+        "business_id": recorded["business_id"],
+        "attempt": recorded["attempts"],
+        "started_at": report.started_at,
+        "finished_at": report.finished_at,
+        "duration_ms": duration_between(report.started_at, report.finished_at),
+        "outcome": item.decision.attempt_outcome.value,
+        "error": result.error,
+        "provider": result.provider,
+        "provider_message_id": result.provider_message_id,
+    }
+
+
+#: The attempts columns and their PostgreSQL array types, for ``attempts_insert``.
+_ATTEMPT_ARRAYS = (
+    ("job_id", "text[]"),
+    ("seq", "int[]"),
+    ("business_id", "text[]"),
+    ("attempt", "int[]"),
+    ("started_at", "timestamptz[]"),
+    ("finished_at", "timestamptz[]"),
+    ("duration_ms", "int[]"),
+    ("outcome", "text[]"),
+    ("error", "text[]"),
+    ("provider", "text[]"),
+    ("provider_message_id", "text[]"),
+)
+
+
+@cache
+def _pg_attempts_insert() -> TextClause:
+    names = ", ".join(name for name, _ in _ATTEMPT_ARRAYS)
+    arrays = ", ".join(f"CAST(:a_{name} AS {array})" for name, array in _ATTEMPT_ARRAYS)
+    return text(f"INSERT INTO attempts ({names}) SELECT * FROM unnest({arrays})")
+
+
+async def append_attempts(
+    conn: AsyncConnection, dialect: Dialect, values: Sequence[dict[str, Any]]
+) -> None:
+    """Insert ``attempts`` rows (as ``attempt_values`` makes them) in one statement."""
+    if not values:
+        return
+    if dialect == "sqlite":
+        await conn.execute(attempts.insert(), list(values))
+        return
+    columns = {f"a_{name}": [v[name] for v in values] for name, _ in _ATTEMPT_ARRAYS}
+    await conn.execute(_pg_attempts_insert(), columns)
