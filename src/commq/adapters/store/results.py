@@ -1,22 +1,24 @@
 """Recording many workers' results in two statements, whatever their number.
 
-The results travel as one parameter per column (PostgreSQL arrays read with
-``unnest``) or one JSON document (SQLite's ``json_each``), so the statement's
-text never changes with the batch size: PostgreSQL prepares it once and
-SQLAlchemy compiles it once. One UPDATE ... FROM applies every decision whose
-lease is still held (compare-and-set on id, lease token and status, as a
-single result's UPDATE does) and returns what the attempt rows need; one
-INSERT appends those attempts (on PostgreSQL from arrays too, so its
-statement-level counter trigger runs once, not once per row). The jobs are
-written before their attempts, the order every transaction keeps so that
-counter locks never deadlock (see migration 0002).
+The results travel as one JSON document (read with PostgreSQL's
+``json_to_recordset`` or SQLite's ``json_each``), so the statement's text
+never changes with the batch size: PostgreSQL prepares it once and
+SQLAlchemy compiles it once. JSON rather than arrays: encoding it is one C
+call, where psycopg dumps array parameters element by element in Python.
+One UPDATE ... FROM applies every decision whose lease is still held
+(compare-and-set on id, lease token and status, as a single result's UPDATE
+does) and returns what the attempt rows need; one INSERT appends those
+attempts (on PostgreSQL from JSON too, so its statement-level counter trigger
+runs once, not once per row). The jobs are written before their attempts,
+the order every transaction keeps so that counter locks never deadlock (see
+migration 0002).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from functools import cache
 from typing import Any
 
@@ -43,55 +45,50 @@ from commq.domain.jobs import JobStatus, duration_between
 _c = jobs.c
 _PROCESSING = sql_status(JobStatus.PROCESSING)
 
-#: The per-result columns, in the order both encodings carry them.
+#: The per-result fields: (name, SQLAlchemy type, PostgreSQL type).
 _COLUMNS: tuple[tuple[str, Any, str], ...] = (
-    # (name, SQLAlchemy type, PostgreSQL array type)
-    ("id", Text, "text[]"),
-    ("token", Text, "text[]"),
-    ("status", Text, "text[]"),
-    ("provider", Text, "text[]"),
-    ("message_id", Text, "text[]"),
-    ("last_error", Text, "text[]"),
-    ("error_type", Text, "text[]"),
-    ("given_back", Integer, "int[]"),
-    ("retry_in_s", Float, "float8[]"),
+    ("id", Text, "text"),
+    ("token", Text, "text"),
+    ("status", Text, "text"),
+    ("provider", Text, "text"),
+    ("message_id", Text, "text"),
+    ("last_error", Text, "text"),
+    ("error_type", Text, "text"),
+    ("given_back", Integer, "int"),
+    ("retry_in_s", Float, "float8"),
 )
 
 _WORKER_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.PENDING})
 
 
-def _result_row(item: WorkerResult) -> tuple[Any, ...]:
-    """One result as the values of ``_COLUMNS``."""
+def _result_row(item: WorkerResult) -> dict[str, Any]:
+    """One result as the fields of ``_COLUMNS``."""
     decision, result = item.decision, item.report.result
     if decision.status not in _WORKER_STATUSES:
         raise ValueError(f"a worker cannot move a job to {decision.status.value}")
     completed = decision.status is JobStatus.COMPLETED
+    error_type = decision.error_type
     retry_in = decision.retry_in or timedelta(0)
-    return (
-        item.job.id,
-        item.lease_token,
-        decision.status.value,
-        result.provider,
-        result.provider_message_id,
-        None if completed else decision.last_error,
-        None if completed or decision.error_type is None else decision.error_type.value,
-        0 if decision.counts_attempt else 1,
-        retry_in.total_seconds(),
-    )
+    return {
+        "id": item.job.id,
+        "token": item.lease_token,
+        "status": decision.status.value,
+        "provider": result.provider,
+        "message_id": result.provider_message_id,
+        "last_error": None if completed else decision.last_error,
+        "error_type": None if completed or error_type is None else error_type.value,
+        "given_back": 0 if decision.counts_attempt else 1,
+        "retry_in_s": retry_in.total_seconds(),
+    }
 
 
 def _pg_source() -> TextClause:
-    # Parameters named apart from the jobs columns, which SQLAlchemy reserves in an UPDATE.
-    arrays = ", ".join(f"CAST(:r_{name} AS {array})" for name, _, array in _COLUMNS)
-    names = ", ".join(name for name, _, _ in _COLUMNS)
-    return text(f"SELECT * FROM unnest({arrays}) AS r({names})")
+    fields = ", ".join(f"{name} {pg_type}" for name, _, pg_type in _COLUMNS)
+    return text(f"SELECT * FROM json_to_recordset(CAST(:results AS json)) AS r({fields})")
 
 
 def _sqlite_source() -> TextClause:
-    fields = ", ".join(
-        f"json_extract(value, '$[{index}]') AS {name}"
-        for index, (name, _, _) in enumerate(_COLUMNS)
-    )
+    fields = ", ".join(f"json_extract(value, '$.{name}') AS {name}" for name, _, _ in _COLUMNS)
     return text(f"SELECT {fields} FROM json_each(:results)")
 
 
@@ -134,12 +131,9 @@ def record_statement(dialect: Dialect) -> Update:
     )
 
 
-def result_params(dialect: Dialect, items: Sequence[WorkerResult]) -> dict[str, Any]:
+def result_params(items: Sequence[WorkerResult]) -> dict[str, Any]:
     """The bound values of ``record_statement`` for ``items``."""
-    rows = [_result_row(item) for item in items]
-    if dialect == "postgresql":
-        return {f"r_{name}": [row[i] for row in rows] for i, (name, _, _) in enumerate(_COLUMNS)}
-    return {"results": json.dumps(rows, separators=(",", ":"))}
+    return {"results": json.dumps([_result_row(item) for item in items], separators=(",", ":"))}
 
 
 def attempt_values(item: WorkerResult, recorded: RowMapping) -> dict[str, Any]:
@@ -160,27 +154,30 @@ def attempt_values(item: WorkerResult, recorded: RowMapping) -> dict[str, Any]:
     }
 
 
-#: The attempts columns and their PostgreSQL array types, for ``attempts_insert``.
-_ATTEMPT_ARRAYS = (
-    ("job_id", "text[]"),
-    ("seq", "int[]"),
-    ("business_id", "text[]"),
-    ("attempt", "int[]"),
-    ("started_at", "timestamptz[]"),
-    ("finished_at", "timestamptz[]"),
-    ("duration_ms", "int[]"),
-    ("outcome", "text[]"),
-    ("error", "text[]"),
-    ("provider", "text[]"),
-    ("provider_message_id", "text[]"),
+#: The attempts columns and their PostgreSQL types, for the JSON insert.
+_ATTEMPT_FIELDS = (
+    ("job_id", "text"),
+    ("seq", "int"),
+    ("business_id", "text"),
+    ("attempt", "int"),
+    ("started_at", "timestamptz"),
+    ("finished_at", "timestamptz"),
+    ("duration_ms", "int"),
+    ("outcome", "text"),
+    ("error", "text"),
+    ("provider", "text"),
+    ("provider_message_id", "text"),
 )
 
 
 @cache
 def _pg_attempts_insert() -> TextClause:
-    names = ", ".join(name for name, _ in _ATTEMPT_ARRAYS)
-    arrays = ", ".join(f"CAST(:a_{name} AS {array})" for name, array in _ATTEMPT_ARRAYS)
-    return text(f"INSERT INTO attempts ({names}) SELECT * FROM unnest({arrays})")
+    names = ", ".join(name for name, _ in _ATTEMPT_FIELDS)
+    fields = ", ".join(f"{name} {pg_type}" for name, pg_type in _ATTEMPT_FIELDS)
+    return text(
+        f"INSERT INTO attempts ({names}) SELECT {names}"
+        f" FROM json_to_recordset(CAST(:attempts AS json)) AS a({fields})"
+    )
 
 
 async def append_attempts(
@@ -192,5 +189,11 @@ async def append_attempts(
     if dialect == "sqlite":
         await conn.execute(attempts.insert(), list(values))
         return
-    columns = {f"a_{name}": [v[name] for v in values] for name, _ in _ATTEMPT_ARRAYS}
-    await conn.execute(_pg_attempts_insert(), columns)
+    document = json.dumps(values, separators=(",", ":"), default=_iso)
+    await conn.execute(_pg_attempts_insert(), {"attempts": document})
+
+
+def _iso(value: object) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

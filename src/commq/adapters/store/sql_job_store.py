@@ -192,7 +192,7 @@ class SqlJobStore:
         dialect = self._tx.dialect
         async with self._tx.write() as conn:
             statement = record_statement(dialect)
-            rows = (await conn.execute(statement, result_params(dialect, results))).mappings()
+            rows = (await conn.execute(statement, result_params(results))).mappings()
             recorded = {row["id"]: row for row in rows}
             kept = [attempt_values(r, recorded[r.job.id]) for r in results if r.job.id in recorded]
             await append_attempts(conn, dialect, kept)
