@@ -15,14 +15,17 @@ SQLite's busy handler.
 from __future__ import annotations
 
 import asyncio
+import select
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, Literal
 
+import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -84,12 +87,30 @@ def make_engine(database_url: str) -> AsyncEngine:
         engine = create_async_engine(url)
         _take_over_sqlite_transactions(engine.sync_engine, default_begin="BEGIN")
         return engine
-    # pre_ping: after a database restart the next transaction gets a fresh connection.
     # The pool holds a worker's claim, result and guard connections and a server's
     # concurrent requests without opening and closing overflow connections per burst.
-    return create_async_engine(
-        url, pool_pre_ping=True, pool_size=_PG_POOL_SIZE, max_overflow=_PG_MAX_OVERFLOW
-    )
+    engine = create_async_engine(url, pool_size=_PG_POOL_SIZE, max_overflow=_PG_MAX_OVERFLOW)
+    event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    return engine
+
+
+def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """After a database restart the next transaction still gets a live connection.
+
+    Instead of a ping (a round trip on every checkout), look at the idle socket: a
+    server that closed the connection (restart, terminated backend) has sent its
+    goodbye, so the socket reads as ready. The pool then opens a fresh connection.
+    """
+    raw = dbapi_connection.driver_connection
+    if raw.closed or raw.broken:
+        raise DisconnectionError("the connection is closed")
+    try:
+        socket = raw.pgconn.socket
+    except psycopg.OperationalError as error:
+        raise DisconnectionError("the connection is closed") from error
+    ready, _, _ = select.select([socket], [], [], 0)
+    if ready:  # an idle pooled connection never has anything to read
+        raise DisconnectionError("the server closed the connection")
 
 
 def make_sync_engine(database_url: str) -> Engine:
