@@ -5,13 +5,23 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from commq.application.ports import KeyStore, StoredKey
 from commq.domain.audit import AuditEntry, Principal
 from commq.domain.permissions import Role
 
 _SCHEME = "cq"
+
+#: Seconds a verified API key is trusted without reading the store again: a removed
+#: key keeps working for at most this long (dashboard sessions end at once).
+KEY_CACHE_SECONDS = 5.0
+
+# Only keys that verified are remembered, so this bounds memory whatever callers send.
+_KEY_CACHE_SIZE = 10_000
 
 
 def hash_secret(key: str) -> str:
@@ -27,11 +37,32 @@ def split_key(key: str) -> str | None:
     return parts[1]
 
 
-class KeyService:
-    """Creates keys and turns a presented key into a Principal."""
+@dataclass(frozen=True, slots=True)
+class _Verified:
+    secret_hash: str
+    principal: Principal
+    until: float
 
-    def __init__(self, keys: KeyStore) -> None:
+
+class KeyService:
+    """Creates keys and turns a presented key into a Principal.
+
+    A key that verified is remembered for ``cache_seconds`` (by prefix, with its
+    hash, so another secret under that prefix is still checked against the store):
+    most requests then need no read of the store at all.
+    """
+
+    def __init__(
+        self,
+        keys: KeyStore,
+        *,
+        cache_seconds: float = KEY_CACHE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._keys = keys
+        self._cache_seconds = cache_seconds
+        self._clock = clock
+        self._verified: dict[str, _Verified] = {}
 
     async def create(
         self,
@@ -62,17 +93,38 @@ class KeyService:
         return await self._keys.count_keys() > 0
 
     async def authenticate(self, presented: str) -> Principal | None:
-        """The key's principal, or None for anything unknown or malformed."""
+        """The key's principal, or None for anything unknown or malformed.
+
+        A key verified less than ``cache_seconds`` ago is not read again.
+        """
         prefix = split_key(presented)
         if prefix is None:
             return None
-        stored = await self._keys.find_key(prefix)
-        if stored is None:
-            return None
+        presented_hash = hash_secret(presented)
+        now = self._clock()
+        known = self._verified.get(prefix)
         # Constant-time, so response timing does not leak how much of a hash matched.
-        if not hmac.compare_digest(stored.secret_hash, hash_secret(presented)):
+        if (
+            known is not None
+            and now < known.until
+            and hmac.compare_digest(known.secret_hash, presented_hash)
+        ):
+            return known.principal
+        stored = await self._keys.find_key(prefix)
+        if stored is None or not hmac.compare_digest(stored.secret_hash, presented_hash):
             return None
-        return Principal(stored.id, stored.name, stored.role, stored.business_id)
+        principal = Principal(stored.id, stored.name, stored.role, stored.business_id)
+        self._remember(prefix, _Verified(stored.secret_hash, principal, now + self._cache_seconds))
+        return principal
+
+    def _remember(self, prefix: str, verified: _Verified) -> None:
+        if self._cache_seconds <= 0:
+            return
+        self._verified.pop(prefix, None)
+        if len(self._verified) >= _KEY_CACHE_SIZE:
+            # Oldest first: dicts keep insertion order and every entry lives equally long.
+            del self._verified[next(iter(self._verified))]
+        self._verified[prefix] = verified
 
     async def signed_in(self, key_id: str, prefix: str) -> Principal | None:
         """The principal of a key that signed in earlier (dashboard session), or None.

@@ -184,6 +184,13 @@ class Wakeup(Protocol):
         """Wake every waiting worker, in this process and others."""
         ...
 
+    async def jobs_enqueued(self) -> None:
+        """JobStore.enqueue just stored jobs: wake the workers its statement did not.
+
+        (On PostgreSQL the store's INSERT notifies every process itself.)
+        """
+        ...
+
     async def wait(self, timeout: float) -> None:
         """Return when woken, or after ``timeout`` seconds."""
         ...

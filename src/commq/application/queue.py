@@ -60,7 +60,7 @@ class QueueService:
                 seen.add(job.idempotency_key)
         stored = await self._store.enqueue(jobs)
         if any(item.created for item in stored):
-            await self._wakeup.notify()
+            await self._wakeup.jobs_enqueued()
         return stored
 
     async def get_job(self, principal: Principal, job_id: str) -> JobDetail:

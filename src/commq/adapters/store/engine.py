@@ -19,7 +19,7 @@ import select
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any, Literal
 
 import psycopg
@@ -156,6 +156,10 @@ class Transactions:
         if self.dialect == "sqlite":
             self._writer = engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
             self._lock = _WRITE_LOCKS.setdefault(engine.sync_engine, asyncio.Lock())
+
+    def write_lock(self) -> AbstractAsyncContextManager[object]:
+        """What every writer of this process queues on (SQLite); nothing on PostgreSQL."""
+        return nullcontext() if self._lock is None else self._lock
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:

@@ -17,7 +17,6 @@ from commq.domain.jobs import (
     ErrorType,
     Job,
     JobStatus,
-    NewJob,
     new_job_id,
 )
 from commq.domain.transitions import Action
@@ -61,25 +60,6 @@ def job_from_row(row: RowMapping) -> Job:
         lease_token=row["lease_token"],
         lease_expires_at=row["lease_expires_at"],
     )
-
-
-def new_job_row(job: NewJob) -> dict[str, Any]:
-    """The ``jobs`` values of a new job (``requested_run_at`` None: the database's now)."""
-    return {
-        "id": new_job_id(),
-        "business_id": job.business_id,
-        "communication_id": job.communication_id,
-        "channel": job.channel.value,
-        "recipient": job.recipient,
-        "payload": job.payload,
-        "status": JobStatus.PENDING.value,
-        "priority": job.priority,
-        "attempts": 0,
-        "max_attempts": job.max_attempts,
-        "seq": 0,
-        "requested_run_at": job.run_at,
-        "idempotency_key": job.idempotency_key,
-    }
 
 
 def attempt_from_row(row: RowMapping) -> Attempt:

@@ -11,8 +11,7 @@ from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Insert, bindparam, delete, func, select, tuple_, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, delete, select, tuple_, update
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
@@ -23,6 +22,7 @@ from commq.adapters.store.claims import (
     reclaim_statement,
 )
 from commq.adapters.store.engine import Transactions
+from commq.adapters.store.job_inserts import FreshJob, insert_jobs
 from commq.adapters.store.paging import encode_cursor, page_query
 from commq.adapters.store.results import (
     append_attempts,
@@ -35,11 +35,9 @@ from commq.adapters.store.rows import (
     attempt_from_row,
     audit_insert,
     job_from_row,
-    new_job_row,
 )
 from commq.adapters.store.stats_queries import read_stats
 from commq.adapters.store.tables import (
-    UtcDateTime,
     attempts,
     db_after,
     db_now,
@@ -77,44 +75,32 @@ class SqlJobStore:
     async def enqueue(self, new_jobs: Sequence[NewJob]) -> list[Enqueued]:
         if not new_jobs:
             return []
-        values = [new_job_row(job) for job in new_jobs]
-        async with self._tx.write() as conn:
-            result = await conn.execute(self._insert_new(), values)
-            created = {row["id"]: job_from_row(row) for row in result.mappings()}
-            replayed = await self._by_idempotency_key(conn, values, created)
+        fresh = [FreshJob.of(job) for job in new_jobs]
+        created = await self._insert_new(fresh)
+        replayed = await self._by_idempotency_key(fresh, created)
         return [
-            Enqueued(created[v["id"]], True)
-            if v["id"] in created
-            else Enqueued(replayed[(v["business_id"], v["idempotency_key"])], False)
-            for v in values
+            Enqueued(created[f.id], True)
+            if f.id in created
+            else Enqueued(replayed[(f.job.business_id, f.job.idempotency_key)], False)
+            for f in fresh
         ]
 
-    def _insert_new(self) -> Insert:
+    async def _insert_new(self, fresh: Sequence[FreshJob]) -> dict[str, Job]:
+        # One statement, atomic on its own, so no transaction around it (job_inserts).
         # The unique index decides between concurrent enqueues with one key: the
         # loser inserts nothing and reads the winner's job below.
-        insert = postgresql.insert if self._tx.dialect == "postgresql" else sqlite.insert
-        return (
-            insert(jobs)
-            .values(
-                run_at=func.coalesce(bindparam("requested_run_at", type_=UtcDateTime()), db_now()),
-                created_at=db_now(),
-                updated_at=db_now(),
-            )
-            .on_conflict_do_nothing(
-                index_elements=[_c.business_id, _c.idempotency_key],
-                index_where=_c.idempotency_key.is_not(None),
-            )
-            .returning(*jobs.c)
-        )
+        return await insert_jobs(self._tx, fresh)
 
     async def _by_idempotency_key(
-        self, conn: AsyncConnection, values: list[dict[str, Any]], created: dict[str, Job]
-    ) -> dict[tuple[str, str], Job]:
-        keys = {(v["business_id"], v["idempotency_key"]) for v in values if v["id"] not in created}
+        self, fresh: Sequence[FreshJob], created: dict[str, Job]
+    ) -> dict[tuple[str | None, str | None], Job]:
+        # Only after a conflict: the winner has committed, so a new read sees its job.
+        keys = {(f.job.business_id, f.job.idempotency_key) for f in fresh if f.id not in created}
         if not keys:
             return {}
         query = jobs.select().where(tuple_(_c.business_id, _c.idempotency_key).in_(list(keys)))
-        rows = (await conn.execute(query)).mappings()
+        async with self._tx.read() as conn:
+            rows = (await conn.execute(query)).mappings().all()
         return {(r["business_id"], r["idempotency_key"]): job_from_row(r) for r in rows}
 
     async def find_job(self, job_id: str, business_id: str | None) -> Job | None:

@@ -3,7 +3,9 @@
 LocalWakeup reaches workers in this process (embedded mode). PgWakeup also
 reaches every other process through PostgreSQL ``LISTEN/NOTIFY``: a dedicated
 connection listens, reconnects with backoff when it drops, and a lost
-notification only costs a poll interval, never a job.
+notification only costs a poll interval, never a job. Enqueues need no NOTIFY of
+their own: ``SqlJobStore.enqueue`` sends it in its INSERT (job_inserts.py), so
+``PgWakeup.jobs_enqueued`` only wakes this process's workers.
 """
 
 from __future__ import annotations
@@ -37,6 +39,10 @@ class LocalWakeup:
 
     async def notify(self) -> None:
         """Wake every waiting worker of this process."""
+        self.wake()
+
+    async def jobs_enqueued(self) -> None:
+        """Jobs were stored: wake every waiting worker of this process."""
         self.wake()
 
     async def wait(self, timeout: float) -> None:
@@ -103,6 +109,15 @@ class PgWakeup:
                 # Other processes still poll; the next notify reconnects.
                 _log.warning("NOTIFY %s failed: %s", CHANNEL, error)
                 await self._drop_sender()
+
+    async def jobs_enqueued(self) -> None:
+        """Wake this process's workers after ``SqlJobStore.enqueue`` stored jobs.
+
+        The store's INSERT has NOTIFYed every listening process already (in the
+        same statement, delivered at commit), this one's listener included; waking
+        the local workers here only saves them the trip through the server.
+        """
+        self._local.wake()
 
     async def wait(self, timeout: float) -> None:
         """Return when woken (by any process), or after ``timeout`` seconds."""

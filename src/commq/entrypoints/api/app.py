@@ -69,6 +69,7 @@ def create_app(
 
     app = FastAPI(title="commq", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     problems.install(app)
+    app.include_router(jobs_routes.enqueue_router)
     app.include_router(health_routes.router)
     app.include_router(metrics_routes.router)
     # Before jobs_routes, whose GET /{job_id} would otherwise take /alerts.

@@ -12,8 +12,8 @@ from commq.domain.listing import MAX_PAGE_SIZE, JobFilter
 from commq.entrypoints.bootstrap import Container
 
 
-def container(request: Request) -> Container:
-    """The process's wired application."""
+async def container(request: Request) -> Container:
+    """The process's wired application (async only to stay off FastAPI's thread pool)."""
     built: Container = request.app.state.container
     return built
 
@@ -32,7 +32,7 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
-def job_filter(
+async def job_filter(
     business_id: BusinessId = None,
     status: Annotated[JobStatus | None, Query()] = None,
     channel: Annotated[Channel | None, Query()] = None,

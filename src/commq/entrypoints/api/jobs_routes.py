@@ -20,6 +20,8 @@ from commq.entrypoints.api.dependencies import BusinessId, Cursor, Filter, Limit
 from commq.entrypoints.bootstrap import Container
 
 router = APIRouter(prefix="/communication-queue", tags=["communication-queue"])
+#: The two enqueue routes, matched before every other route: they take most requests.
+enqueue_router = APIRouter(prefix="/communication-queue", tags=["communication-queue"])
 
 
 def _as(permission: Permission) -> type[Principal]:
@@ -50,7 +52,7 @@ def _new_job(app: Container, who: Principal, job: schemas.JobIn, field: str) -> 
     )
 
 
-@router.post(
+@enqueue_router.post(
     "/jobs",
     status_code=201,
     response_model=schemas.JobOut,
@@ -62,7 +64,7 @@ async def enqueue(body: schemas.JobIn, who: Enqueuer, app: App) -> JSONResponse:
     return JSONResponse(schemas.job_json(stored.job), 201 if stored.created else 200)
 
 
-@router.post("/jobs/batch", status_code=201, response_model=schemas.BatchOut)
+@enqueue_router.post("/jobs/batch", status_code=201, response_model=schemas.BatchOut)
 async def enqueue_batch(body: schemas.BatchIn, who: Enqueuer, app: App) -> JSONResponse:
     """Up to 1000 jobs, all or nothing; a seen idempotencyKey returns the existing job."""
     jobs = [_new_job(app, who, j, f"jobs[{i}].businessId") for i, j in enumerate(body.jobs)]

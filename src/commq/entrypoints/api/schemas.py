@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -165,6 +166,12 @@ def iso(value: datetime | None) -> str | None:
     """ISO-8601 in UTC with a Z."""
     if value is None:
         return None
+    return _iso(value)
+
+
+@lru_cache(maxsize=1024)
+def _iso(value: datetime) -> str:
+    # The jobs of one enqueue share their times: each distinct one is formatted once.
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
