@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
+from fastapi.telemetry import TelemetryConfig
 
 from commq.adapters.store import check_schema, migrate
 from commq.entrypoints.api import (
@@ -32,6 +33,10 @@ log = logging.getLogger("commq.api")
 
 DESCRIPTION = """A durable communication queue: enqueue e-mail, SMS and webhook jobs, watch them,
 and steer them. Authenticate with `Authorization: Bearer <api key>`."""
+
+
+#: FastAPI's built-in OpenTelemetry tracing, metrics and logs, all off.
+_NO_TELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 
 def create_app(
@@ -67,7 +72,15 @@ def create_app(
             await app.state.stats_hub.close()
             await container.close()
 
-    app = FastAPI(title="commq", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="commq",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # commq reports through /metrics (Prometheus). FastAPI's OpenTelemetry hooks
+        # would look up the providers (and the environment) on every request.
+        telemetry=_NO_TELEMETRY,
+    )
     problems.install(app)
     app.include_router(jobs_routes.enqueue_router)
     app.include_router(health_routes.router)
