@@ -5,12 +5,15 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import psycopg
 import pytest
 
 from commq.adapters.store import LocalWakeup, PgWakeup
 from commq.adapters.store.wakeup import LISTENER_NAME
+from commq.entrypoints.bootstrap import build
+from commq.entrypoints.settings import Settings, parse_providers
 
 
 async def _elapsed(waiting: asyncio.Future[None] | asyncio.Task[None]) -> float:
@@ -87,3 +90,42 @@ async def test_the_listener_reconnects_after_its_connection_is_killed(
     await asyncio.sleep(0.05)
     await notifier.notify()
     assert await _elapsed(waiting) < 2
+
+
+@pytest.mark.postgres
+async def test_a_process_listens_only_once_a_worker_waits(postgres_url: str) -> None:
+    # An API-only server never waits, so it is not sent every enqueue's NOTIFY.
+    wakeup = PgWakeup(postgres_url)
+    try:
+        await wakeup.notify()
+        await asyncio.sleep(0.2)
+        assert not wakeup.listening
+        await wakeup.wait(0)
+        await _until(lambda: wakeup.listening)
+    finally:
+        await wakeup.close()
+
+
+@pytest.mark.postgres
+async def test_a_container_listens_once_its_worker_goes_idle(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    settings = Settings(
+        database_url=postgres_url,
+        providers=parse_providers("email=outbox,sms=outbox,webhook=outbox"),
+        outbox_dir=tmp_path / "outbox",
+        poll_interval=0.05,
+    )
+    container = await build(settings)
+    try:
+        wakeup = container.wakeup
+        assert isinstance(wakeup, PgWakeup)
+        await asyncio.sleep(0.2)
+        assert not wakeup.listening  # `commq serve --no-worker` stays here
+        dispatcher = container.dispatcher()
+        worker = asyncio.create_task(dispatcher.run())
+        await _until(lambda: wakeup.listening)
+        dispatcher.stop()
+        await worker
+    finally:
+        await container.close()

@@ -214,8 +214,8 @@ async def build(settings: Settings) -> Container:
         {id(s): s for group in senders.values() for s in group}.values()
     )
     if dialect_of(settings.database_url) == "postgresql":
+        # It starts listening when a worker first waits on it (PgWakeup.wait).
         pg_wakeup = PgWakeup(settings.database_url)
-        await pg_wakeup.start()
         closers.append(pg_wakeup)
         wakeup = pg_wakeup
     else:

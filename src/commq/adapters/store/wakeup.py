@@ -120,7 +120,12 @@ class PgWakeup:
         self._local.wake()
 
     async def wait(self, timeout: float) -> None:
-        """Return when woken (by any process), or after ``timeout`` seconds."""
+        """Return when woken (by any process), or after ``timeout`` seconds.
+
+        The first wait starts the listener: a process without a worker (``commq serve
+        --no-worker``) never listens, so it is not sent every enqueue's NOTIFY.
+        """
+        await self.start()
         await self._local.wait(timeout)
 
     async def _connect(self, name: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
