@@ -7,13 +7,14 @@ sync API refuses to run inside an event loop). Chromium is /usr/bin/chromium
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from needs import missing
 
 from .live import CHROMIUM, CHROMIUM_ARGS, LiveServer, live_server
 
@@ -36,10 +37,7 @@ def live(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[LiveServer]
 def browser(live: LiveServer) -> Iterator[Browser]:
     """Debian's Chromium, headless; closed before the server stops (its streams with it)."""
     if not CHROMIUM.exists():
-        message = f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
+        missing(f"{CHROMIUM} is missing: `make test` installs it (apt-get install chromium)")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
             executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, timeout=30_000

@@ -18,7 +18,7 @@ import asyncio
 import select
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any, Literal
 
@@ -177,22 +177,21 @@ class Transactions:
         async with self._lock, self._writer.begin() as conn:
             yield conn
 
-    @asynccontextmanager
-    async def read_one(self) -> AsyncIterator[AsyncConnection]:
+    def read_one(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """For reads that need no snapshot across statements: no BEGIN/COMMIT on PostgreSQL."""
-        if self._lock is not None:
-            async with self.read() as conn:
-                yield conn
-            return
-        async with self._autocommit.connect() as conn:
-            yield conn
+        return self._one_statement(self.read)
 
-    @asynccontextmanager
-    async def write_one(self) -> AsyncIterator[AsyncConnection]:
+    def write_one(self) -> AbstractAsyncContextManager[AsyncConnection]:
         """For one statement that writes: it commits on its own on PostgreSQL (a round trip
         each for BEGIN and COMMIT saved); on SQLite a write transaction as ``write``."""
-        if self._lock is not None:
-            async with self.write() as conn:
+        return self._one_statement(self.write)
+
+    @asynccontextmanager
+    async def _one_statement(
+        self, transaction: Callable[[], AbstractAsyncContextManager[AsyncConnection]]
+    ) -> AsyncIterator[AsyncConnection]:
+        if self._lock is not None:  # SQLite: BEGIN costs no round trip, keep its locking
+            async with transaction() as conn:
                 yield conn
             return
         async with self._autocommit.connect() as conn:

@@ -244,10 +244,11 @@ async def _insert(tx: Transactions, fresh: Sequence[FreshJob]) -> dict[str, Job]
         rows = [f.given(dialect) for f in fresh]
     except ValueError as error:  # a naive run_at
         raise _refused(error) from error
-    async with tx.engine.connect() as conn:
-        if tx.dialect == "postgresql":
+    if tx.dialect == "postgresql":
+        async with tx.write_one() as conn:  # autocommit: the statement commits on its own
             returned = await _insert_postgresql(conn, rows)
-        else:
+    else:
+        async with tx.engine.connect() as conn:
             returned = await _insert_sqlite(conn, rows, tx.write_lock())
     by_id = {f.id: f for f in fresh}
     times = _Times(dialect)
@@ -262,17 +263,14 @@ async def _insert_postgresql(conn: AsyncConnection, rows: list[tuple[Any, ...]])
         json_rows = [(*row[:-1], None if row[-1] is None else row[-1].isoformat()) for row in rows]
         statement, params = _PG_INSERT_MANY, [json.dumps(json_rows)]
     driver: psycopg.AsyncConnection[Any] = _driver(conn)
-    await driver.set_autocommit(True)
     try:
         cursor = await driver.execute(statement, params)
         return await cursor.fetchall()
     except Exception as error:
         raise _as_sqlalchemy(conn, error, statement, params, driver.broken) from error
     finally:
-        # The pool hands the connection to the next transaction: it must be as it was.
-        if driver.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
-            await driver.set_autocommit(False)
-        else:  # broken, or interrupted mid-statement (cancelled)
+        # Broken, or interrupted mid-statement (cancelled): not fit for the pool.
+        if driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             await conn.invalidate()
 
 

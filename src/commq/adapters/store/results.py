@@ -82,9 +82,15 @@ def _result_row(item: WorkerResult) -> dict[str, Any]:
     }
 
 
+def _pg_recordset(parameter: str, alias: str, fields: Sequence[tuple[str, str]]) -> str:
+    """The rows of a JSON array of objects bound to ``parameter``, typed by ``fields``."""
+    typed = ", ".join(f"{name} {pg_type}" for name, pg_type in fields)
+    return f"json_to_recordset(CAST(:{parameter} AS json)) AS {alias}({typed})"
+
+
 def _pg_source() -> TextClause:
-    fields = ", ".join(f"{name} {pg_type}" for name, _, pg_type in _COLUMNS)
-    return text(f"SELECT * FROM json_to_recordset(CAST(:results AS json)) AS r({fields})")
+    fields = [(name, pg_type) for name, _, pg_type in _COLUMNS]
+    return text(f"SELECT * FROM {_pg_recordset('results', 'r', fields)}")
 
 
 def _sqlite_source() -> TextClause:
@@ -173,11 +179,8 @@ _ATTEMPT_FIELDS = (
 @cache
 def _pg_attempts_insert() -> TextClause:
     names = ", ".join(name for name, _ in _ATTEMPT_FIELDS)
-    fields = ", ".join(f"{name} {pg_type}" for name, pg_type in _ATTEMPT_FIELDS)
-    return text(
-        f"INSERT INTO attempts ({names}) SELECT {names}"
-        f" FROM json_to_recordset(CAST(:attempts AS json)) AS a({fields})"
-    )
+    source = _pg_recordset("attempts", "a", _ATTEMPT_FIELDS)
+    return text(f"INSERT INTO attempts ({names}) SELECT {names} FROM {source}")
 
 
 async def append_attempts(
