@@ -34,6 +34,13 @@ from .conftest import Api, base_settings, running
 BACKLOG = 200
 OUTAGE_SECONDS = 3.0
 SENDGRID_LIMIT = 40
+#: The fake stamps a request in a server thread that waits for the GIL behind three
+#: workers and the API, so its clock lags by a few ms to tens of ms on a busy 2-core
+#: machine. The limiter leaves 3 % (30 ms a second) of headroom for such lags; the
+#: check leaves the harness the same, so a send stamped late cannot push the window
+#: edge over the limit (CI once saw 41 in one second). An unlimited or bursting
+#: limiter still shows far more than the limit in 0.97 s.
+CLOCK_SLACK = 0.03
 API_KEY = "SG.drill-key"
 
 
@@ -157,7 +164,7 @@ async def test_a_sendgrid_outage_under_a_backlog_is_a_non_event(
     # cool-down and the few sends already on their way (without it: ~120 requests).
     outage_requests = [r for r in sendgrid.requests if r.status == 503]
     assert 5 <= len(outage_requests) <= 20
-    assert sendgrid.peak_rate(1.0) <= SENDGRID_LIMIT
+    assert sendgrid.peak_rate(1.0 - CLOCK_SLACK) <= SENDGRID_LIMIT
     assert {"circuit.open", "circuit.half_open", "circuit.close"} <= set(actions)
     # The history names the provider of each attempt.
     history = [(a["provider"], a["outcome"]) for a in detail.json()["history"]]
