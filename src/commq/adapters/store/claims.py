@@ -16,7 +16,20 @@ from datetime import timedelta
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Float, Integer, Select, String, Update, bindparam, case, select, update
+from sqlalchemy import (
+    ARRAY,
+    Float,
+    Integer,
+    Select,
+    String,
+    Update,
+    any_,
+    bindparam,
+    case,
+    func,
+    select,
+    update,
+)
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -89,22 +102,45 @@ def claim_statement(
     }
     if business_id is not None:
         params["claim_business"] = business_id
+    if _pinned(dialect, business_id is not None):
+        params["claim_skipped"] = list(skipped)
+        skipped = ()  # a bound value of the one statement
     return _claim_template(dialect, business_id is not None, skipped), params
+
+
+def _pinned(dialect: Dialect, one_business: bool) -> bool:
+    """Whether the rows are picked by commq_due_ids (migration 0005: the plan pinned).
+
+    Not for one business: no index has its claim order, so it sorts either way,
+    and walking every business's pending rows would be worse.
+    """
+    return dialect == "postgresql" and not one_business
 
 
 @cache
 def _claim_template(dialect: Dialect, one_business: bool, skipped: tuple[str, ...]) -> Update:
     # Built once per shape: building and hashing the statement cost more than running it.
-    due = select(_c.id).where(_c.status == _PENDING, _c.run_at <= db_now())
-    if one_business:
-        due = due.where(_c.business_id == bindparam("claim_business"))
-    if skipped:
-        due = due.where(_c.channel.not_in(skipped))
-    due = due.order_by(_c.priority.desc(), _c.run_at, _c.id)
-    due = due.limit(bindparam("claim_limit", type_=Integer()))
+    limit = bindparam("claim_limit", type_=Integer())
+    if _pinned(dialect, one_business):
+        skip = bindparam("claim_skipped", type_=ARRAY(String()))
+        ids = func.commq_due_ids(limit, skip).table_valued("id").render_derived(name="due")
+        # The ids are read once, then fetched by primary key. Not with IN (...), nor with
+        # the status repeated here: guessing few pending rows, the planner would rather
+        # read them all through a pending-only index. The function locked the rows it
+        # picked, and pending they stay until this statement changes them.
+        picked = func.array(select(ids.c.id).scalar_subquery(), type_=ARRAY(String()))
+        where = _c.id == any_(picked)
+    else:
+        due = select(_c.id).where(_c.status == _PENDING, _c.run_at <= db_now())
+        if one_business:
+            due = due.where(_c.business_id == bindparam("claim_business"))
+        if skipped:
+            due = due.where(_c.channel.not_in(skipped))
+        due = due.order_by(_c.priority.desc(), _c.run_at, _c.id).limit(limit)
+        where = _c.id.in_(_picked(due, dialect)) & (_c.status == _PENDING)
     return (
         update(jobs)
-        .where(_c.id.in_(_picked(due, dialect)), _c.status == _PENDING)
+        .where(where)
         .values(
             status=JobStatus.PROCESSING.value,
             attempts=_c.attempts + 1,
