@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commq.adapters.store import LocalWakeup, SqlJobStore, make_engine
 from commq.application.dispatcher import Dispatcher, DispatchSettings
+from commq.application.ports import WorkerResult
 from commq.domain.jobs import Channel, Job, JobStatus, NewJob
 from commq.domain.outcomes import SendOutcome, SendResult
 from commq.domain.retry import RetryPolicy
@@ -200,3 +201,44 @@ async def test_no_job_is_claimed_after_stop(engine: AsyncEngine) -> None:
     await asyncio.wait_for(task, 2)
     await _enqueue(store, 3)
     assert (await store.stats(None)).pending == 3
+
+
+class SlowRecordingStore(SqlJobStore):
+    """Records results only once ``recording`` is set."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.recording = asyncio.Event()
+
+    async def record_results(self, results: Sequence[WorkerResult]) -> list[bool]:
+        await self.recording.wait()
+        return await super().record_results(results)
+
+
+async def _until(condition: Callable[[], bool], timeout: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_the_next_claim_does_not_wait_for_the_last_results_to_be_recorded(
+    engine: AsyncEngine,
+) -> None:
+    store = SlowRecordingStore(engine)
+    ids = await _enqueue(store, 40)
+    sender = ScriptedSender()
+    dispatcher = _dispatcher(store, sender, concurrency=10, batch_size=10)
+    task = asyncio.create_task(dispatcher.run())
+    # The first ten are sent and wait to be recorded; their slots are free meanwhile.
+    await _until(lambda: len(sender.sent) == 20)
+    await asyncio.sleep(0.2)
+    # No further: a worker holds at most twice its concurrency unrecorded.
+    assert (len(sender.sent), dispatcher.in_flight) == (20, 20)
+    assert (await store.stats(None)).processing == 20
+    store.recording.set()
+    await _until(lambda: len(sender.sent) == 40 and dispatcher.in_flight == 0)
+    dispatcher.stop()
+    await asyncio.wait_for(task, 2)
+    assert sorted(sender.sent) == sorted(ids)
+    assert (await store.stats(None)).completed == 40

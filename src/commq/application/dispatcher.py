@@ -88,7 +88,12 @@ class Dispatcher:
         # A claim costs a transaction whatever its size: wait until a fair share of
         # the slots is free rather than claiming one job per finished send.
         self._claim_at = max(1, min(settings.batch_size, settings.concurrency) // 2)
+        # Claimed and not yet recorded (their leases are kept alive)...
         self._in_flight: dict[str, Job] = {}
+        # ...of which this many are still sending: a job's slot frees when its send
+        # ends, so the next claim runs while the finished sends are being recorded.
+        self._sending = 0
+        self._slot_freed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
 
@@ -109,7 +114,7 @@ class Dispatcher:
         try:
             while not self._stopping.is_set():
                 if self._full():
-                    await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                    await self._until_slot_freed()
                     continue
                 claimed = await self._claim_into_free_slots(None)
                 sent += claimed
@@ -136,18 +141,26 @@ class Dispatcher:
                 break
             sent += claimed
             if not claimed:
-                await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
+                await self._until_slot_freed()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         return sent
 
     def _full(self) -> bool:
-        # A job leaves _in_flight before its task ends, so a full worker has tasks to wait on.
-        free = self._settings.concurrency - len(self._in_flight)
-        return free < self._claim_at and bool(self._tasks)
+        # Recording may lag sending by at most one more worker's worth of jobs.
+        backlog = len(self._in_flight) >= 2 * self._settings.concurrency
+        return (self._free() < self._claim_at or backlog) and bool(self._tasks)
+
+    def _free(self) -> int:
+        return self._settings.concurrency - self._sending
+
+    async def _until_slot_freed(self) -> None:
+        # Set whenever a send ends or a job leaves _in_flight, both before its task ends.
+        self._slot_freed.clear()
+        await self._slot_freed.wait()
 
     async def _claim_into_free_slots(self, business_id: str | None) -> int:
-        free = self._settings.concurrency - len(self._in_flight)
+        free = self._free()
         try:
             jobs = await self._claim(business_id, min(free, self._settings.batch_size))
         except Exception:
@@ -179,6 +192,7 @@ class Dispatcher:
 
     def _start(self, job: Job) -> None:
         self._in_flight[job.id] = job
+        self._sending += 1
         task = asyncio.create_task(self._process(job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
@@ -192,8 +206,10 @@ class Dispatcher:
         await asyncio.gather(waiter, stopper, return_exceptions=True)
 
     async def _process(self, job: Job) -> None:
+        sending = True
         try:
             step = await self._route.send(job)
+            sending = self._sent()
             if isinstance(step, Deferred):
                 await self._defer(job, step)
             else:
@@ -204,7 +220,16 @@ class Dispatcher:
         except Exception:
             log.exception("job %s: could not record the result; the lease will expire", job.id)
         finally:
+            if sending:
+                self._sent()
             self._in_flight.pop(job.id, None)
+            self._slot_freed.set()
+
+    def _sent(self) -> bool:
+        """A send ended: its slot is free. Returns False (no longer sending)."""
+        self._sending -= 1
+        self._slot_freed.set()
+        return False
 
     def _attempt_finished(self, job: Job, report: AttemptReport) -> None:
         if self._observer is not None:
