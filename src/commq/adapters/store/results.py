@@ -36,6 +36,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import ColumnElement
 
 from commq.adapters.store.engine import Dialect
 from commq.adapters.store.tables import attempts, db_after, db_now, jobs, sql_status
@@ -98,6 +99,12 @@ def _sqlite_source() -> TextClause:
     return text(f"SELECT {fields} FROM json_each(:results)")
 
 
+def _pg_ids_match() -> TextClause:
+    """``jobs.id`` is one of the results' job ids (an array read from the same document)."""
+    ids = _pg_recordset("results", "x", [("id", "text")])
+    return text(f"jobs.id = ANY(ARRAY(SELECT x.id FROM {ids}))")
+
+
 def _source(dialect: Dialect) -> Subquery:
     clause = _pg_source() if dialect == "postgresql" else _sqlite_source()
     return clause.columns(*(column(name, kind) for name, kind, _ in _COLUMNS)).subquery("r")
@@ -108,11 +115,18 @@ def record_statement(dialect: Dialect) -> Update:
     """The UPDATE applying a batch of results (bind it with ``result_params``)."""
     r = _source(dialect).c
     status = r.status
+    # Only a job still processing holds a lease token (every change out of processing
+    # clears it), so the token alone is the compare-and-set.
+    held: list[ColumnElement[bool] | TextClause] = [_c.id == r.id, _c.lease_token == r.token]
+    if dialect == "postgresql":
+        # The jobs by primary key: with the status in the condition, the planner, guessing
+        # few processing rows, read all of them (dead index entries too) through ix_jobs_lease.
+        held.append(_pg_ids_match())
+    else:
+        held.append(_c.status == sql_status(JobStatus.PROCESSING))
     return (
         update(jobs)
-        .where(
-            _c.id == r.id, _c.lease_token == r.token, _c.status == sql_status(JobStatus.PROCESSING)
-        )
+        .where(*held)
         .values(
             status=status,
             provider=r.provider,
