@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import psycopg
+import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 
 from commq.adapters.store import SqlJobStore, make_engine
+from commq.adapters.store.engine import Transactions
 
 from .support import enqueue
 
@@ -40,3 +44,56 @@ async def test_connections_the_server_closed_are_replaced_without_an_error(
             assert (await conn.execute(text("SELECT count(*) FROM jobs"))).scalar() == 10
     finally:
         await engine.dispose()
+
+
+async def _backend_of(tx: Transactions, statement: str = "SELECT pg_backend_pid()") -> int:
+    async with tx.read_one() as conn:
+        return int((await conn.execute(text(statement))).scalar_one())
+
+
+def _alive(url: str, pid: int) -> bool:
+    """Whether backend ``pid`` still runs a second after (a closed one exits in ms)."""
+    deadline = time.monotonic() + 1.0
+    with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as admin:
+        while time.monotonic() < deadline:
+            query = "SELECT count(*) FROM pg_stat_activity WHERE pid = %s"
+            row = admin.execute(query, [pid]).fetchone()
+            if row is not None and row[0] == 0:
+                return False
+            time.sleep(0.02)
+    return True
+
+
+async def test_single_statements_share_one_standing_connection(postgres_url: str) -> None:
+    engine = make_engine(postgres_url)
+    try:
+        tx = Transactions(engine)
+        one_after_another = {await _backend_of(tx) for _ in range(5)}
+        # Two at once: the second does not wait for the first, it takes a pooled one.
+        at_once = await asyncio.gather(
+            _backend_of(tx, "SELECT pg_backend_pid() FROM pg_sleep(0.1)"), _backend_of(tx)
+        )
+    finally:
+        await engine.dispose()
+    assert len(one_after_another) == 1
+    assert len(set(at_once)) == 2
+    assert one_after_another & set(at_once)
+    # Disposing of the engine closes it like the pooled ones.
+    [standing] = one_after_another
+    assert not _alive(postgres_url, standing)
+
+
+async def test_a_failed_statement_leaves_the_next_one_a_working_connection(
+    postgres_url: str,
+) -> None:
+    engine = make_engine(postgres_url)
+    try:
+        tx = Transactions(engine)
+        before = await _backend_of(tx)
+        with pytest.raises(DBAPIError):
+            await _backend_of(tx, "SELECT 1 / 0")
+        after = await _backend_of(tx)
+    finally:
+        await engine.dispose()
+    assert after != before
+    assert not _alive(postgres_url, before)

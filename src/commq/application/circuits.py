@@ -78,6 +78,7 @@ class CircuitBreaker:
         self._refresh_every = refresh_every
         self._monotonic = monotonic
         self._circuits: dict[tuple[str, str], Circuit] = {}
+        self._closed: dict[tuple[str, str], Circuit] = {}
         self._read_now: datetime | None = None
         self._read_at = float("-inf")
         self._reading = asyncio.Lock()
@@ -100,7 +101,13 @@ class CircuitBreaker:
 
     def circuit(self, provider: str, scope: str = ANY_BUSINESS) -> Circuit:
         """The known state of one circuit (closed when never stored)."""
-        return self._circuits.get((provider, scope)) or Circuit(provider, scope)
+        known = self._circuits.get((provider, scope))
+        if known is None:
+            # Asked for every send: one closed Circuit per key, not one per call.
+            known = self._closed.get((provider, scope))
+            if known is None:
+                known = self._closed[(provider, scope)] = Circuit(provider, scope)
+        return known
 
     def wait(self, provider: str, scope: str = ANY_BUSINESS) -> timedelta | None:
         """How long until a probe may start (zero: now); None while the circuit is closed.

@@ -15,18 +15,18 @@ SQLite's busy handler.
 from __future__ import annotations
 
 import asyncio
-import select
 import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from typing import Any, Literal
 
-import psycopg
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from commq.adapters.store.standing_connection import StandingConnection, closed_by_server
 
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -91,26 +91,23 @@ def make_engine(database_url: str) -> AsyncEngine:
     # concurrent requests without opening and closing overflow connections per burst.
     engine = create_async_engine(url, pool_size=_PG_POOL_SIZE, max_overflow=_PG_MAX_OVERFLOW)
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+    _keep_a_standing_connection(engine)
     return engine
 
 
 def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
     """After a database restart the next transaction still gets a live connection.
 
-    Instead of a ping (a round trip on every checkout), look at the idle socket: a
-    server that closed the connection (restart, terminated backend) has sent its
-    goodbye, so the socket reads as ready. The pool then opens a fresh connection.
+    Instead of a ping (a round trip on every checkout), look at the idle socket
+    (``closed_by_server``); the pool then opens a fresh connection.
     """
-    raw = dbapi_connection.driver_connection
-    if raw.closed or raw.broken:
-        raise DisconnectionError("the connection is closed")
-    try:
-        socket = raw.pgconn.socket
-    except psycopg.OperationalError as error:
-        raise DisconnectionError("the connection is closed") from error
-    ready, _, _ = select.select([socket], [], [], 0)
-    if ready:  # an idle pooled connection never has anything to read
+    if closed_by_server(dbapi_connection.driver_connection):
         raise DisconnectionError("the server closed the connection")
+
+
+def _keep_a_standing_connection(engine: AsyncEngine) -> None:
+    standing = _STANDING[engine.sync_engine] = StandingConnection(engine)
+    event.listen(engine.sync_engine, "engine_disposed", lambda _engine: standing.close())
 
 
 def make_sync_engine(database_url: str) -> Engine:
@@ -140,6 +137,9 @@ def _take_over_sqlite_transactions(engine: Engine, default_begin: str) -> None:
         conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, default_begin))
 
 
+# One standing connection per PostgreSQL engine made by make_engine.
+_STANDING: weakref.WeakKeyDictionary[Engine, StandingConnection] = weakref.WeakKeyDictionary()
+
 # One write lock per SQLite engine, shared by every store built on that engine.
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
 
@@ -153,6 +153,7 @@ class Transactions:
         self._writer = engine
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._lock: asyncio.Lock | None = None
+        self._standing = _STANDING.get(engine.sync_engine)
         if self.dialect == "sqlite":
             self._writer = engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
             self._lock = _WRITE_LOCKS.setdefault(engine.sync_engine, asyncio.Lock())
@@ -192,6 +193,11 @@ class Transactions:
     ) -> AsyncIterator[AsyncConnection]:
         if self._lock is not None:  # SQLite: BEGIN costs no round trip, keep its locking
             async with transaction() as conn:
+                yield conn
+            return
+        standing = self._standing
+        if standing is not None and not standing.busy:
+            async with standing.borrow() as conn:
                 yield conn
             return
         async with self._autocommit.connect() as conn:
