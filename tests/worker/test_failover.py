@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -241,3 +241,41 @@ async def test_a_job_whose_send_slot_is_far_off_goes_back_unsent(engine: AsyncEn
     assert waiting.last_error == "waiting: smtp is rate-limited"
     assert waiting.run_at - datetime.now(UTC) > timedelta(seconds=45)
     assert (await SqlJobStore(engine).history([waiting.id]))[waiting.id] == []
+
+
+async def test_a_suppressed_recipient_the_database_cannot_lowercase_fails_too(
+    engine: AsyncEngine,
+) -> None:
+    # Non-ASCII: the claim's own lookup (ASCII lowercasing) cannot decide, the list is asked.
+    entry = Suppression("acme", Channel.EMAIL, "zoë@example.com", SuppressionReason.SPAM_REPORT)
+    await SqlSuppressionStore(engine).add_suppression(entry)
+    [job_id] = await _enqueue(engine, recipient="ZOË@example.com")
+    smtp = Provider("smtp")
+    await _worker(engine, smtp).run(until_idle=True)
+    assert smtp.sent == []
+    job = await _job(engine, job_id)
+    assert job.status is JobStatus.FAILED
+    assert job.last_error is not None and "spam report" in job.last_error
+
+
+async def test_recipients_the_claim_cleared_are_not_looked_up_again(
+    engine: AsyncEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    looked_up: list[str] = []
+    find = SqlSuppressionStore.find_suppressions
+
+    async def counted(self: SqlSuppressionStore, jobs: Sequence[Job]) -> dict[str, Suppression]:
+        looked_up.extend(job.recipient for job in jobs)
+        return await find(self, jobs)
+
+    monkeypatch.setattr(SqlSuppressionStore, "find_suppressions", counted)
+    entry = Suppression("acme", Channel.EMAIL, "ana@example.com", SuppressionReason.HARD_BOUNCE)
+    await SqlSuppressionStore(engine).add_suppression(entry)
+    listed = await _enqueue(engine, recipient="ana@example.com")
+    cleared = await _enqueue(engine, 3, recipient="bob@example.com")
+    smtp = Provider("smtp")
+    await _worker(engine, smtp).run(until_idle=True)
+    assert sorted(smtp.sent) == sorted(cleared)
+    assert (await _job(engine, listed[0])).status is JobStatus.FAILED
+    # Only the listed one needed the list's details (for its error message).
+    assert looked_up == ["ana@example.com"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -162,33 +162,43 @@ class Dispatcher:
     async def _claim_into_free_slots(self, business_id: str | None) -> int:
         free = self._free()
         try:
-            jobs = await self._claim(business_id, min(free, self._settings.batch_size))
+            jobs, unsuppressed = await self._claim(
+                business_id, min(free, self._settings.batch_size)
+            )
         except Exception:
             log.exception("claim failed; retrying after the poll interval")
             await self._idle()
             return 0
-        for job in await self._route.screen(jobs):
+        for job in await self._route.screen(jobs, unsuppressed):
             self._start(job)
         return len(jobs)
 
-    async def _claim(self, business_id: str | None, limit: int) -> list[Job]:
-        """Claim jobs of the channels that can send now; one at a time where only a probe can."""
+    async def _claim(self, business_id: str | None, limit: int) -> tuple[list[Job], set[str]]:
+        """Claim jobs of the channels that can send now; one at a time where only a probe can.
+
+        Also returns the ids of the jobs the claim found on no suppression list.
+        """
         await self._route.refresh()
         gates = {channel: self._route.gate(channel) for channel in Channel}
         waiting = {channel for channel, gate in gates.items() if gate is not Gate.OPEN}
         jobs: list[Job] = []
+        unsuppressed: set[str] = set()
+        # (channels left pending, most jobs): the channels that can send, then a probe each.
+        claims: list[tuple[Collection[Channel], int]] = []
         if len(waiting) < len(gates):
-            jobs = await self._store.claim(
-                self._worker_id, limit, self._settings.lease, business_id, waiting
-            )
-        for channel in (c for c, gate in gates.items() if gate is Gate.PROBE):
-            if len(jobs) >= limit:
+            claims.append((waiting, limit))
+        probing = [c for c, gate in gates.items() if gate is Gate.PROBE]
+        claims += [(set(Channel) - {channel}, 1) for channel in probing]
+        for skipped, most in claims:
+            room = min(most, limit - len(jobs))
+            if room <= 0:
                 break
-            others = set(Channel) - {channel}
-            jobs += await self._store.claim(
-                self._worker_id, 1, self._settings.lease, business_id, others
+            claimed = await self._store.claim_to_send(
+                self._worker_id, room, self._settings.lease, business_id, skipped
             )
-        return jobs
+            jobs += claimed.jobs
+            unsuppressed |= claimed.unsuppressed
+        return jobs, unsuppressed
 
     def _start(self, job: Job) -> None:
         self._in_flight[job.id] = job

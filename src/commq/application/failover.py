@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from enum import StrEnum
@@ -124,13 +124,17 @@ class FailoverRoute:
             probing = probing or wait == timedelta(0)
         return Gate.PROBE if probing else Gate.BLOCKED
 
-    async def screen(self, jobs: list[Job]) -> list[Job]:
-        """Fail the jobs whose recipients are suppressed, unsent; returns the others."""
+    async def screen(self, jobs: list[Job], unsuppressed: Collection[str] = ()) -> list[Job]:
+        """Fail the jobs whose recipients are suppressed, unsent; returns the others.
+
+        Jobs in ``unsuppressed`` (the claim found them on no list) are not looked up again.
+        """
         store, held = self._guards.suppressions, self._guards.held
-        if store is None or held is None or not jobs:
+        unknown = [job for job in jobs if job.id not in unsuppressed]
+        if store is None or held is None or not unknown:
             return jobs
         try:
-            found = await store.find_suppressions(jobs)
+            found = await store.find_suppressions(unknown)
         except Exception:
             log.exception("could not read suppressions; sending without the check")
             return jobs

@@ -49,6 +49,15 @@ class WorkerResult:
     report: AttemptReport
 
 
+@dataclass(frozen=True, slots=True)
+class ClaimedJobs:
+    """Jobs a worker claimed, and which of them need no suppression lookup."""
+
+    jobs: list[Job]
+    #: Ids of the jobs whose recipients the claim itself found on no suppression list.
+    unsuppressed: frozenset[str] = frozenset()
+
+
 class JobStore(Protocol):
     """Durable jobs. Every change is a compare-and-set; times come from the database."""
 
@@ -336,6 +345,22 @@ class DispatchStore(JobStore, Protocol):
         skip_channels: Collection[Channel] = (),
     ) -> list[Job]:
         """As JobStore.claim, leaving jobs of ``skip_channels`` pending."""
+        ...
+
+    async def claim_to_send(
+        self,
+        worker_id: str,
+        limit: int,
+        lease: timedelta,
+        business_id: str | None = None,
+        skip_channels: Collection[Channel] = (),
+    ) -> ClaimedJobs:
+        """As ``claim``, also telling which recipients are on no suppression list.
+
+        A recipient whose key the database computes exactly (``key_is_ascii_lowercase``)
+        is looked up in the claim's own statement; the others are left to
+        ``SuppressionStore.find_suppressions``.
+        """
         ...
 
 

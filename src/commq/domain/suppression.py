@@ -54,6 +54,17 @@ def recipient_key(channel: Channel, recipient: str) -> str:
     return text.lower() if channel is Channel.EMAIL else text
 
 
+def key_is_ascii_lowercase(recipient: str) -> bool:
+    """Whether ``recipient_key`` of ``recipient`` is the recipient itself, ASCII-lowercased
+    for e-mail: an ASCII recipient with no surrounding whitespace.
+
+    For those a database's ``lower()`` (in the C collation) computes the same key,
+    so a claim can look the recipient up in the same statement; other recipients
+    are looked up by the key this module computes.
+    """
+    return recipient.isascii() and recipient == recipient.strip()
+
+
 def suppression_error(suppression: Suppression) -> str:
     """The lastError of a job refused because its recipient is suppressed."""
     reason = _REASON_TEXT[suppression.reason]

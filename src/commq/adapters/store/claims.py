@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import (
     ARRAY,
+    Boolean,
     Float,
     Integer,
     Select,
@@ -27,12 +28,14 @@ from sqlalchemy import (
     bindparam,
     case,
     func,
+    literal_column,
     select,
     update,
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from commq.adapters.store.engine import Dialect
@@ -150,7 +153,28 @@ def _claim_template(dialect: Dialect, one_business: bool, skipped: tuple[str, ..
             lease_expires_at=db_after(bindparam("claim_lease_s", type_=Float())),
             worker_id=bindparam("claim_worker", type_=String()),
         )
-        .returning(*jobs.c)
+        .returning(*jobs.c, _on_suppression_list(dialect).label(ON_SUPPRESSION_LIST))
+    )
+
+
+#: The claim's extra column: whether the job's recipient, as the database lowercases
+#: it, is on its business's suppression list for the channel (see ClaimedJobs).
+ON_SUPPRESSION_LIST = "on_suppression_list"
+
+
+def _on_suppression_list(dialect: Dialect) -> ColumnElement[bool]:
+    # Written out: SQLite's RETURNING would name the columns without their tables.
+    lowered = "lower(jobs.recipient)"  # SQLite's lower() is ASCII-only
+    if dialect == "postgresql":
+        # ASCII-only whatever the database's locale (a Turkish I), and compared in the
+        # column's own collation so that the list's primary key serves the lookup.
+        lowered = 'lower(jobs.recipient COLLATE "C") COLLATE "default"'
+    key = f"CASE WHEN jobs.channel = '{Channel.EMAIL.value}' THEN {lowered} ELSE jobs.recipient END"
+    return literal_column(
+        "EXISTS (SELECT 1 FROM suppressions AS listed"
+        " WHERE listed.business_id = jobs.business_id AND listed.channel = jobs.channel"
+        f" AND listed.recipient = {key})",
+        Boolean(),
     )
 
 

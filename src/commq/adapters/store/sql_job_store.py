@@ -16,6 +16,7 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commq.adapters.store.claims import (
+    ON_SUPPRESSION_LIST,
     RECLAIM_BATCH,
     claim_statement,
     lost_attempt,
@@ -44,7 +45,7 @@ from commq.adapters.store.tables import (
     jobs,
     sql_status,
 )
-from commq.application.ports import AttemptReport, Enqueued, WorkerResult
+from commq.application.ports import AttemptReport, ClaimedJobs, Enqueued, WorkerResult
 from commq.domain.audit import AuditEntry
 from commq.domain.errors import InvalidTransitionError
 from commq.domain.jobs import (
@@ -58,6 +59,7 @@ from commq.domain.jobs import (
 )
 from commq.domain.listing import MAX_PAGE_SIZE, JobFilter, PageRequest
 from commq.domain.outcomes import Decision
+from commq.domain.suppression import key_is_ascii_lowercase
 from commq.domain.transitions import Action, allowed_sources, check_action
 
 _c = jobs.c
@@ -144,15 +146,32 @@ class SqlJobStore:
         business_id: str | None = None,
         skip_channels: Collection[Channel] = (),
     ) -> list[Job]:
+        claimed = await self.claim_to_send(worker_id, limit, lease, business_id, skip_channels)
+        return claimed.jobs
+
+    async def claim_to_send(
+        self,
+        worker_id: str,
+        limit: int,
+        lease: timedelta,
+        business_id: str | None = None,
+        skip_channels: Collection[Channel] = (),
+    ) -> ClaimedJobs:
         if limit <= 0:
-            return []
+            return ClaimedJobs([])
         statement, params = claim_statement(
             self._tx.dialect, worker_id, limit, lease, business_id, skip_channels
         )
         async with self._tx.write_one() as conn:
             rows = (await conn.execute(statement, params)).mappings().all()
         # UPDATE ... RETURNING does not keep the inner ORDER BY.
-        return sorted(map(job_from_row, rows), key=lambda j: (-j.priority, j.run_at, j.id))
+        jobs = sorted(map(job_from_row, rows), key=lambda j: (-j.priority, j.run_at, j.id))
+        unsuppressed = frozenset(
+            row["id"]
+            for row in rows
+            if not row[ON_SUPPRESSION_LIST] and key_is_ascii_lowercase(row["recipient"])
+        )
+        return ClaimedJobs(jobs, unsuppressed)
 
     async def extend_leases(self, leases: Sequence[tuple[str, str]], lease: timedelta) -> set[str]:
         if not leases:
