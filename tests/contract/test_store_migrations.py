@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import sqlite3
 import subprocess
 import sys
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
+from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from commq.adapters.store import SqlJobStore, check_schema, make_engine, migrate
 from commq.adapters.store.engine import make_sync_engine
+from commq.adapters.store.migrate import MIGRATIONS
 from commq.adapters.store.tables import metadata
 from commq.domain.errors import SchemaMismatchError
 
@@ -82,3 +88,102 @@ async def test_sqlite_connections_are_durable_and_enforce_foreign_keys(sqlite_ur
         "foreign_keys": 1,
         "busy_timeout": 10_000,
     }
+
+
+Step = tuple[Callable[[Config, str], None], str]
+
+
+def _alembic(url: str, *steps: Step) -> None:
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    engine = make_sync_engine(url)
+    try:
+        for move, revision in steps:
+            with engine.begin() as connection:
+                config.attributes["connection"] = connection
+                move(config, revision)
+    finally:
+        engine.dispose()
+
+
+def _sqlite_at(path: Path, *steps: Step) -> sqlite3.Connection:
+    _alembic(f"sqlite:///{path}", *steps)
+    return sqlite3.connect(path, isolation_level=None)
+
+
+_FIGURES = ("job_counts", "rollups", "attempt_rollups")
+
+
+def _figures(db: sqlite3.Connection) -> dict[str, list[tuple[object, ...]]]:
+    return {table: sorted(db.execute(f"SELECT * FROM {table}").fetchall()) for table in _FIGURES}
+
+
+def _life_of_jobs(db: sqlite3.Connection) -> dict[str, list[tuple[object, ...]]]:
+    """Jobs enqueued, claimed, tried, completed, failed, retried, moved and deleted."""
+    day = "2026-11-27 "
+    for n, (business, channel) in enumerate([("acme", "email"), ("acme", "sms"), ("zen", "email")]):
+        for k in range(4):
+            at = f"{day}{10 + k:02d}:{n * 7:02d}:30.000000"
+            db.execute(
+                "INSERT INTO jobs (id, business_id, channel, recipient, payload, status, priority,"
+                " attempts, max_attempts, seq, run_at, created_at, updated_at)"
+                " VALUES (?, ?, ?, 'r', '{}', 'pending', 0, 0, 3, 0, ?, ?, ?)",
+                (f"j{n}{k}", business, channel, at, at, at),
+            )
+    db.execute("UPDATE jobs SET status = 'processing', started_at = updated_at")
+    outcomes = ["succeeded", "transient_error", "permanent_error", "ambiguous"]
+    for n in range(3):
+        for k in range(4):
+            db.execute(
+                "INSERT INTO attempts (job_id, seq, business_id, attempt, started_at, finished_at,"
+                " duration_ms, outcome, provider) SELECT id, 1, business_id, 1, started_at, ?,"
+                " ?, ?, ? FROM jobs WHERE id = ?",
+                (
+                    f"{day}{12 + k:02d}:{n:02d}:59.500000",
+                    250 + k,
+                    outcomes[k],
+                    ["smtp", "sendgrid"][k % 2],
+                    f"j{n}{k}",
+                ),
+            )
+    db.execute(
+        "UPDATE jobs SET status = 'completed', provider = 'smtp', completed_at = ?"
+        " WHERE id LIKE '%0' OR id LIKE '%3'",
+        (f"{day}15:00:00.000000",),
+    )
+    db.execute(
+        "UPDATE jobs SET status = 'failed', error_type = 'permanent', failed_at = ?"
+        " WHERE id LIKE '%2'",
+        (f"{day}16:30:00.000000",),
+    )
+    db.execute("UPDATE jobs SET status = 'pending', provider = 'sendgrid' WHERE id LIKE '%1'")
+    db.execute("UPDATE jobs SET channel = 'webhook' WHERE id = 'j11'")
+    db.execute("DELETE FROM attempts WHERE job_id = 'j00'")
+    db.execute("DELETE FROM jobs WHERE id = 'j00'")
+    return _figures(db)
+
+
+def test_sqlite_triggers_of_0006_keep_the_figures_those_of_0002_kept(tmp_path: Path) -> None:
+    before = _sqlite_at(tmp_path / "0005.db", (command.upgrade, "0005"))
+    after = _sqlite_at(tmp_path / "head.db", (command.upgrade, "head"))
+    try:
+        kept_before, kept_after = _life_of_jobs(before), _life_of_jobs(after)
+    finally:
+        before.close()
+        after.close()
+    assert all(kept_after[table] for table in _FIGURES)
+    assert kept_after == kept_before
+
+
+def test_the_sqlite_triggers_migrate_down_and_up_again(tmp_path: Path) -> None:
+    path = tmp_path / "commq.db"
+    steps: list[Step] = [(command.upgrade, "head"), (command.downgrade, "0005")]
+    down = _sqlite_at(path, *steps)
+    try:
+        triggers = down.execute("SELECT sql FROM sqlite_master WHERE type = 'trigger'").fetchall()
+    finally:
+        down.close()
+    # Back at 0005, the triggers are 0002's again (a GROUP BY per row).
+    assert sum("GROUP BY" in sql for (sql,) in triggers) == 4
+    _alembic(f"sqlite:///{path}", (command.upgrade, "head"))
+    check_schema(f"sqlite:///{path}")

@@ -242,3 +242,23 @@ async def test_the_next_claim_does_not_wait_for_the_last_results_to_be_recorded(
     await asyncio.wait_for(task, 2)
     assert sorted(sender.sent) == sorted(ids)
     assert (await store.stats(None)).completed == 40
+
+
+async def test_with_a_single_writer_the_next_claim_waits_for_the_results(
+    engine: AsyncEngine,
+) -> None:
+    store = SlowRecordingStore(engine)
+    ids = await _enqueue(store, 20)
+    sender = ScriptedSender()
+    dispatcher = _dispatcher(
+        store, sender, concurrency=10, batch_size=10, claim_while_recording=False
+    )
+    task = asyncio.create_task(dispatcher.run())
+    await _until(lambda: len(sender.sent) == 10)
+    await asyncio.sleep(0.2)
+    assert (len(sender.sent), dispatcher.in_flight) == (10, 10)
+    store.recording.set()
+    await _until(lambda: len(sender.sent) == 20 and dispatcher.in_flight == 0)
+    dispatcher.stop()
+    await asyncio.wait_for(task, 2)
+    assert sorted(sender.sent) == sorted(ids)

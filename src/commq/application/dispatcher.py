@@ -47,6 +47,10 @@ class DispatchSettings:
     reclaim_interval: float = 15.0
     #: After stop(): how long in-flight sends may finish before they are released.
     grace: float = 10.0
+    #: Claim again while finished sends are still being recorded (up to ``concurrency``
+    #: of them). Worth it where claims and result writes run side by side (PostgreSQL);
+    #: with a single writer (SQLite) it only splits the results into more commits.
+    claim_while_recording: bool = True
 
 
 class Dispatcher:
@@ -152,7 +156,8 @@ class Dispatcher:
         return (self._free() < self._claim_at or backlog) and bool(self._tasks)
 
     def _free(self) -> int:
-        return self._settings.concurrency - self._sending
+        held = self._sending if self._settings.claim_while_recording else len(self._in_flight)
+        return self._settings.concurrency - held
 
     async def _until_slot_freed(self) -> None:
         # Set whenever a send ends or a job leaves _in_flight, both before its task ends.
@@ -216,10 +221,13 @@ class Dispatcher:
         await asyncio.gather(waiter, stopper, return_exceptions=True)
 
     async def _process(self, job: Job) -> None:
-        sending = True
         try:
-            step = await self._route.send(job)
-            sending = self._sent()
+            try:
+                step = await self._route.send(job)
+            finally:
+                # The send's slot is free; recording the result does not hold it.
+                self._sending -= 1
+                self._slot_freed.set()
             if isinstance(step, Deferred):
                 await self._defer(job, step)
             else:
@@ -230,16 +238,8 @@ class Dispatcher:
         except Exception:
             log.exception("job %s: could not record the result; the lease will expire", job.id)
         finally:
-            if sending:
-                self._sent()
             self._in_flight.pop(job.id, None)
             self._slot_freed.set()
-
-    def _sent(self) -> bool:
-        """A send ended: its slot is free. Returns False (no longer sending)."""
-        self._sending -= 1
-        self._slot_freed.set()
-        return False
 
     def _attempt_finished(self, job: Job, report: AttemptReport) -> None:
         if self._observer is not None:

@@ -18,7 +18,8 @@ from sqlalchemy import text
 from commq.adapters.store.engine import dialect_of, make_sync_engine
 from commq.domain.errors import SchemaMismatchError
 
-_SCRIPTS = Path(__file__).with_name("migrations")
+#: The Alembic script directory.
+MIGRATIONS = Path(__file__).with_name("migrations")
 
 #: pg_advisory_xact_lock key of migrations ("commq" in ASCII); held until commit.
 MIGRATION_LOCK_KEY = 0x636F6D6D71
@@ -26,7 +27,7 @@ MIGRATION_LOCK_KEY = 0x636F6D6D71
 
 def _config() -> Config:
     config = Config()
-    config.set_main_option("script_location", str(_SCRIPTS))
+    config.set_main_option("script_location", str(MIGRATIONS))
     return config
 
 
