@@ -4,10 +4,9 @@ Migration 0002 gave SQLite the statement-level triggers' SQL, fed a one-row
 subquery: per changed row, a cross join with the grains, a GROUP BY and an
 ORDER BY before each upsert. Row-level triggers know their single row, so the
 same figures are written here as VALUES (one row per grain) straight into the
-upserts. Same tables, same keys, same numbers; measured with sqlite3 on 20,000
-jobs claimed and completed 100 per transaction (WAL, synchronous=FULL), the
-triggers' share fell from about 290 to 185 us per claimed job and from 333 to
-245 us per completed one. PostgreSQL keeps its statement-level triggers.
+upserts. Same tables, same keys, same numbers (a contract test compares them
+with 0002's); a 20,000-job drain takes about a tenth less time (docs/benchmarks.md).
+PostgreSQL keeps its statement-level triggers.
 
 Revision ID: 0006
 Revises: 0005
