@@ -161,14 +161,17 @@ async def test_a_firing_alert_is_repeated_once_per_cooldown(
     settings = alerting(database_url, tmp_path, receiver, failed_jobs=0, cooldown=cooldown)
     async with running(settings) as api:
         await fail_jobs(api, 1)
-        texts = await until_received(receiver, 3)
+        texts = await until_received(receiver, 4)
         assert set(texts) == {"Queue Health Alert: 1 job has failed (alerting at more than 0)"}
-        times = [at for at, _ in receiver.received]
         # The cooldown runs between round starts on the database clock; arrivals here
-        # also carry each POST's own latency, hence the slack.
-        assert all(b - a >= cooldown - 0.1 for a, b in itertools.pairwise(times))
+        # also carry each round's own query and POST time. The first POST also opens the
+        # connection, so it is left out, and the rest are checked over their whole span,
+        # which each arrival's jitter shifts only at its two ends.
+        times = [at for at, _ in receiver.received][1:]
+        assert times[-1] - times[0] >= (len(times) - 1) * cooldown - 0.1
+        assert all(b - a >= cooldown / 4 for a, b in itertools.pairwise(times))  # no bursts
         [alert] = await alerts(api, "admin")
-        assert alert["notifications"] >= 3
+        assert alert["notifications"] >= 4
 
 
 async def test_per_business_alerts_are_seen_only_by_their_business(
