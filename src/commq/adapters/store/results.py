@@ -6,8 +6,8 @@ never changes with the batch size: PostgreSQL prepares it once and
 SQLAlchemy compiles it once. JSON rather than arrays: encoding it is one C
 call, where psycopg dumps array parameters element by element in Python.
 One UPDATE ... FROM applies every decision whose lease is still held
-(compare-and-set on id, lease token and status, as a single result's UPDATE
-does) and returns what the attempt rows need; one INSERT appends those
+(compare-and-set on id and lease token: only a processing job holds one, every
+change out of processing clears it) and returns what the attempt rows need; one INSERT appends those
 attempts (on PostgreSQL from JSON too, so its statement-level counter trigger
 runs once, not once per row). The jobs are written before their attempts,
 the order every transaction keeps so that counter locks never deadlock (see
@@ -39,12 +39,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
 from commq.adapters.store.engine import Dialect
-from commq.adapters.store.tables import attempts, db_after, db_now, jobs, sql_status
+from commq.adapters.store.tables import attempts, db_after, db_now, jobs
 from commq.application.ports import WorkerResult
 from commq.domain.jobs import JobStatus, duration_between
 
 _c = jobs.c
-_PROCESSING = sql_status(JobStatus.PROCESSING)
 
 #: The per-result fields: (name, SQLAlchemy type, PostgreSQL type).
 _COLUMNS: tuple[tuple[str, Any, str], ...] = (
@@ -115,15 +114,12 @@ def record_statement(dialect: Dialect) -> Update:
     """The UPDATE applying a batch of results (bind it with ``result_params``)."""
     r = _source(dialect).c
     status = r.status
-    # Only a job still processing holds a lease token (every change out of processing
-    # clears it), so the token alone is the compare-and-set.
+    # No status condition: the token is the compare-and-set (module docstring), and with
+    # the status in it PostgreSQL's planner, guessing few processing rows, read all of
+    # them (dead index entries too) through ix_jobs_lease instead of the primary key.
     held: list[ColumnElement[bool] | TextClause] = [_c.id == r.id, _c.lease_token == r.token]
     if dialect == "postgresql":
-        # The jobs by primary key: with the status in the condition, the planner, guessing
-        # few processing rows, read all of them (dead index entries too) through ix_jobs_lease.
         held.append(_pg_ids_match())
-    else:
-        held.append(_c.status == sql_status(JobStatus.PROCESSING))
     return (
         update(jobs)
         .where(*held)
