@@ -336,17 +336,6 @@ class CircuitStore(Protocol):
 class DispatchStore(JobStore, Protocol):
     """The JobStore as a worker uses it: claims may pass over channels that cannot send."""
 
-    async def claim(
-        self,
-        worker_id: str,
-        limit: int,
-        lease: timedelta,
-        business_id: str | None = None,
-        skip_channels: Collection[Channel] = (),
-    ) -> list[Job]:
-        """As JobStore.claim, leaving jobs of ``skip_channels`` pending."""
-        ...
-
     async def claim_to_send(
         self,
         worker_id: str,
@@ -355,7 +344,8 @@ class DispatchStore(JobStore, Protocol):
         business_id: str | None = None,
         skip_channels: Collection[Channel] = (),
     ) -> ClaimedJobs:
-        """As ``claim``, also telling which recipients are on no suppression list.
+        """As ``claim``, leaving jobs of ``skip_channels`` pending, and telling which
+        recipients are on no suppression list.
 
         A recipient whose key the database computes exactly (``key_is_ascii_lowercase``)
         is looked up in the claim's own statement; the others are left to
