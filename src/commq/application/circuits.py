@@ -101,12 +101,11 @@ class CircuitBreaker:
 
     def circuit(self, provider: str, scope: str = ANY_BUSINESS) -> Circuit:
         """The known state of one circuit (closed when never stored)."""
-        known = self._circuits.get((provider, scope))
+        key = (provider, scope)
+        known = self._circuits.get(key) or self._closed.get(key)
         if known is None:
             # Asked for every send: one closed Circuit per key, not one per call.
-            known = self._closed.get((provider, scope))
-            if known is None:
-                known = self._closed[(provider, scope)] = Circuit(provider, scope)
+            known = self._closed[key] = Circuit(provider, scope)
         return known
 
     def wait(self, provider: str, scope: str = ANY_BUSINESS) -> timedelta | None:
