@@ -6,12 +6,13 @@ import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
+from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commq.adapters.store import SqlJobStore
 from commq.adapters.store.claims import LEASE_LOST_ERROR
 from commq.adapters.store.tables import attempts
-from commq.application.ports import WorkerResult
+from commq.application.ports import AttemptReport, WorkerResult
 from commq.domain.jobs import AttemptOutcome, ErrorType, JobStatus
 from commq.domain.outcomes import Blame, Decision, SendOutcome, SendResult
 from commq.domain.transitions import Action
@@ -234,3 +235,35 @@ async def test_a_batch_of_results_applies_each_decision_and_refuses_only_stale_l
 
 async def test_an_empty_batch_of_results_writes_nothing(job_store: SqlJobStore) -> None:
     assert await job_store.record_results([]) == []
+
+
+async def test_postgresql_records_a_batch_in_one_statement_of_its_own(
+    job_store: SqlJobStore, store_engine: AsyncEngine
+) -> None:
+    for _ in range(3):
+        await enqueue(job_store)
+    claimed = await job_store.claim("worker-1", 3, LEASE_5)
+    begun: list[object] = []
+
+    def on_begin(conn: object) -> None:
+        begun.append(conn)
+
+    event.listen(store_engine.sync_engine, "begin", on_begin)
+    try:
+        recorded = await job_store.record_results(
+            [WorkerResult(job, job.lease_token or "", *_ok(2.0)) for job in claimed]
+        )
+    finally:
+        event.remove(store_engine.sync_engine, "begin", on_begin)
+    assert recorded == [True, True, True]
+    # PostgreSQL: one autocommit statement updates the jobs and appends their attempts
+    # (BEGIN and COMMIT would be two more round trips). SQLite: one write transaction.
+    assert len(begun) == (0 if store_engine.dialect.name == "postgresql" else 1)
+    histories = await job_store.history([job.id for job in claimed])
+    assert all([a.outcome for a in h] == [AttemptOutcome.SUCCEEDED] for h in histories.values())
+    assert await counts_from_counters(store_engine) == await counts_from_jobs(store_engine)
+
+
+def _ok(seconds: float) -> tuple[Decision, AttemptReport]:
+    decision, result = succeeded()
+    return decision, report(result, seconds)

@@ -36,12 +36,14 @@ class GroupCommit(Generic[Item, Answer]):
 
         Cancelling the caller does not take the item back: it is written (or
         fails) with its batch, as a write already sent to the database would be.
+        (Only the caller's answer is cancelled, and the flusher skips answers
+        that are done: the item stays in its batch without a shield around it.)
         """
         answer: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
         self._waiting.append((item, answer))
         if self._flusher is None:
             self._flusher = asyncio.create_task(self._flush())
-        return await asyncio.shield(answer)
+        return await answer
 
     async def _flush(self) -> None:
         try:

@@ -35,12 +35,17 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-import psycopg
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine
-from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError, StatementError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from commq.adapters.store.driver_calls import (
+    as_sqlalchemy,
+    driver_connection,
+    fetch_all_postgresql,
+    refused,
+)
 from commq.adapters.store.engine import Transactions
 from commq.adapters.store.tables import JsonText, UtcDateTime, db_now
 from commq.adapters.store.wakeup import CHANNEL
@@ -120,7 +125,7 @@ class FreshJob:
         try:
             payload = _PAYLOAD.process_bind_param(job.payload, _ANY_DIALECT)
         except (TypeError, ValueError) as error:  # not JSON
-            raise _refused(error) from error
+            raise refused(error) from error
         assert payload is not None, "a job always has a payload"
         return cls(new_job_id(), job, payload)
 
@@ -243,7 +248,7 @@ async def _insert(tx: Transactions, fresh: Sequence[FreshJob]) -> dict[str, Job]
     try:
         rows = [f.given(dialect) for f in fresh]
     except ValueError as error:  # a naive run_at
-        raise _refused(error) from error
+        raise refused(error) from error
     if tx.dialect == "postgresql":
         async with tx.write_one() as conn:  # autocommit: the statement commits on its own
             returned = await _insert_postgresql(conn, rows)
@@ -262,16 +267,7 @@ async def _insert_postgresql(conn: AsyncConnection, rows: list[tuple[Any, ...]])
         # ISO text keeps the microseconds and the offset; None stays null (the db's now).
         json_rows = [(*row[:-1], None if row[-1] is None else row[-1].isoformat()) for row in rows]
         statement, params = _PG_INSERT_MANY, [json.dumps(json_rows)]
-    driver: psycopg.AsyncConnection[Any] = _driver(conn)
-    try:
-        cursor = await driver.execute(statement, params)
-        return await cursor.fetchall()
-    except Exception as error:
-        raise _as_sqlalchemy(conn, error, statement, params, driver.broken) from error
-    finally:
-        # Broken, or interrupted mid-statement (cancelled): not fit for the pool.
-        if driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            await conn.invalidate()
+    return await fetch_all_postgresql(conn, statement, params)
 
 
 async def _insert_sqlite(
@@ -279,40 +275,11 @@ async def _insert_sqlite(
 ) -> list[Any]:
     statement = _sqlite_insert(len(rows))
     params = [value for row in rows for value in row]
-    driver = _driver(conn)
+    driver = driver_connection(conn)
     # The connection is in autocommit (engine.py leaves BEGIN to commq), so the single
     # statement is its own transaction, committed before the call returns.
     async with lock:
         try:
             return list(await driver.execute_fetchall(statement, params))
         except Exception as error:
-            raise _as_sqlalchemy(conn, error, statement, params, False) from error
-
-
-def _driver(conn: AsyncConnection) -> Any:
-    # The pooled connection connect() just checked out. (get_raw_connection() gives the
-    # same, through one more trip into SQLAlchemy's greenlet, for a reconnect that a
-    # fresh checkout never needs.)
-    sync = conn.sync_connection
-    assert sync is not None, "only for a started connection"
-    return sync.connection.driver_connection
-
-
-def _refused(error: Exception) -> StatementError:
-    # A value the column types refuse, reported as SQLAlchemy reports its bind errors.
-    kind = type(error)
-    return StatementError(f"({kind.__module__}.{kind.__name__}) {error}", None, None, error)
-
-
-def _as_sqlalchemy(
-    conn: AsyncConnection, error: Exception, statement: str, params: Any, invalidated: bool
-) -> BaseException:
-    dialect = conn.dialect
-    return DBAPIError.instance(
-        statement,
-        params,
-        error,
-        dialect.loaded_dbapi.Error,
-        connection_invalidated=invalidated,
-        dialect=dialect,
-    )
+            raise as_sqlalchemy(conn, error, statement, params, False) from error

@@ -1,4 +1,4 @@
-"""Recording many workers' results in two statements, whatever their number.
+"""Recording many workers' results, whatever their number, in one statement or two.
 
 The results travel as one JSON document (read with PostgreSQL's
 ``json_to_recordset`` or SQLite's ``json_each``), so the statement's text
@@ -7,18 +7,20 @@ SQLAlchemy compiles it once. JSON rather than arrays: encoding it is one C
 call, where psycopg dumps array parameters element by element in Python.
 One UPDATE ... FROM applies every decision whose lease is still held
 (compare-and-set on id and lease token: only a processing job holds one, every
-change out of processing clears it) and returns what the attempt rows need; one INSERT appends those
-attempts (on PostgreSQL from JSON too, so its statement-level counter trigger
-runs once, not once per row). The jobs are written before their attempts,
-the order every transaction keeps so that counter locks never deadlock (see
-migration 0002).
+change out of processing clears it) and returns what the attempt rows need; one
+INSERT appends those attempts. On PostgreSQL both are one autocommit statement
+(the INSERT a data-modifying CTE reading the UPDATE's RETURNING), so the
+attempts' statement-level counter trigger runs once per batch and the worker
+pays one round trip. The jobs are written before their attempts, the order
+every transaction keeps so that counter locks never deadlock (see migration
+0002).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import timedelta
 from functools import cache
 from typing import Any
 
@@ -31,13 +33,17 @@ from sqlalchemy import (
     Update,
     case,
     column,
+    insert,
+    select,
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import psycopg
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
+from commq.adapters.store.driver_calls import fetch_all_postgresql
 from commq.adapters.store.engine import Dialect
 from commq.adapters.store.tables import attempts, db_after, db_now, jobs
 from commq.application.ports import WorkerResult
@@ -56,6 +62,12 @@ _COLUMNS: tuple[tuple[str, Any, str], ...] = (
     ("error_type", Text, "text"),
     ("given_back", Integer, "int"),
     ("retry_in_s", Float, "float8"),
+    # The attempt row's own values (PostgreSQL writes it in the same statement).
+    ("started_at", Text, "timestamptz"),
+    ("finished_at", Text, "timestamptz"),
+    ("duration_ms", Integer, "int"),
+    ("outcome", Text, "text"),
+    ("error", Text, "text"),
 )
 
 _WORKER_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.PENDING})
@@ -69,6 +81,7 @@ def _result_row(item: WorkerResult) -> dict[str, Any]:
     completed = decision.status is JobStatus.COMPLETED
     error_type = decision.error_type
     retry_in = decision.retry_in or timedelta(0)
+    report = item.report
     return {
         "id": item.job.id,
         "token": item.lease_token,
@@ -79,6 +92,11 @@ def _result_row(item: WorkerResult) -> dict[str, Any]:
         "error_type": None if completed or error_type is None else error_type.value,
         "given_back": 0 if decision.counts_attempt else 1,
         "retry_in_s": retry_in.total_seconds(),
+        "started_at": report.started_at.isoformat(),
+        "finished_at": report.finished_at.isoformat(),
+        "duration_ms": duration_between(report.started_at, report.finished_at),
+        "outcome": decision.attempt_outcome.value,
+        "error": result.error,
     }
 
 
@@ -104,9 +122,9 @@ def _pg_ids_match() -> TextClause:
     return text(f"jobs.id = ANY(ARRAY(SELECT x.id FROM {ids}))")
 
 
-def _source(dialect: Dialect) -> Subquery:
+def _source(dialect: Dialect, name: str = "r") -> Subquery:
     clause = _pg_source() if dialect == "postgresql" else _sqlite_source()
-    return clause.columns(*(column(name, kind) for name, kind, _ in _COLUMNS)).subquery("r")
+    return clause.columns(*(column(name, kind) for name, kind, _ in _COLUMNS)).subquery(name)
 
 
 @cache
@@ -147,6 +165,47 @@ def record_statement(dialect: Dialect) -> Update:
     )
 
 
+@cache
+def _pg_record_and_append() -> tuple[str, dict[str, Any]]:
+    """PostgreSQL: the results' UPDATE and their attempt rows' INSERT as one statement.
+
+    Run on its own (autocommit), it is one round trip and one commit, where BEGIN,
+    UPDATE, INSERT and COMMIT were four. The INSERT reads the UPDATE's RETURNING, so
+    only the attempts of results whose lease still held are written, and the jobs'
+    statement trigger is queued, and takes its counter locks, before the attempts'.
+    Its text for psycopg, and the values of its constants (the ``results`` aside).
+    """
+    done = record_statement("postgresql").cte("done")
+    source = _source("postgresql", "given")
+    given = source.c
+    rows = select(
+        done.c.id,
+        done.c.seq,
+        done.c.business_id,
+        done.c.attempts,
+        given.started_at,
+        given.finished_at,
+        given.duration_ms,
+        given.outcome,
+        given.error,
+        given.provider,
+        given.message_id,
+    ).join_from(done, source, given.id == done.c.id)
+    columns = [c.name for c in attempts.c]  # in the order ``rows`` selects them
+    append = insert(attempts).from_select(columns, rows)
+    statement = select(done.c.id).add_cte(append.cte("appended"))
+    compiled = statement.compile(dialect=psycopg.dialect())
+    return str(compiled), dict(compiled.params)
+
+
+async def record_postgresql(conn: AsyncConnection, items: Sequence[WorkerResult]) -> set[str]:
+    """Apply ``items`` and append their attempts in one statement; the job ids recorded."""
+    statement, constants = _pg_record_and_append()
+    params = constants | result_params(items)
+    rows = await fetch_all_postgresql(conn, statement, params)
+    return {row[0] for row in rows}
+
+
 def result_params(items: Sequence[WorkerResult]) -> dict[str, Any]:
     """The bound values of ``record_statement`` for ``items``."""
     return {"results": json.dumps([_result_row(item) for item in items], separators=(",", ":"))}
@@ -168,45 +227,3 @@ def attempt_values(item: WorkerResult, recorded: RowMapping) -> dict[str, Any]:
         "provider": result.provider,
         "provider_message_id": result.provider_message_id,
     }
-
-
-#: The attempts columns and their PostgreSQL types, for the JSON insert.
-_ATTEMPT_FIELDS = (
-    ("job_id", "text"),
-    ("seq", "int"),
-    ("business_id", "text"),
-    ("attempt", "int"),
-    ("started_at", "timestamptz"),
-    ("finished_at", "timestamptz"),
-    ("duration_ms", "int"),
-    ("outcome", "text"),
-    ("error", "text"),
-    ("provider", "text"),
-    ("provider_message_id", "text"),
-)
-
-
-@cache
-def _pg_attempts_insert() -> TextClause:
-    names = ", ".join(name for name, _ in _ATTEMPT_FIELDS)
-    source = _pg_recordset("attempts", "a", _ATTEMPT_FIELDS)
-    return text(f"INSERT INTO attempts ({names}) SELECT {names} FROM {source}")
-
-
-async def append_attempts(
-    conn: AsyncConnection, dialect: Dialect, values: Sequence[dict[str, Any]]
-) -> None:
-    """Insert ``attempts`` rows (as ``attempt_values`` makes them) in one statement."""
-    if not values:
-        return
-    if dialect == "sqlite":
-        await conn.execute(attempts.insert(), list(values))
-        return
-    document = json.dumps(values, separators=(",", ":"), default=_iso)
-    await conn.execute(_pg_attempts_insert(), {"attempts": document})
-
-
-def _iso(value: object) -> str:
-    if isinstance(value, datetime):
-        return value.isoformat()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")

@@ -26,8 +26,8 @@ from commq.adapters.store.engine import Transactions
 from commq.adapters.store.job_inserts import FreshJob, insert_jobs
 from commq.adapters.store.paging import encode_cursor, page_query
 from commq.adapters.store.results import (
-    append_attempts,
     attempt_values,
+    record_postgresql,
     record_statement,
     result_params,
 )
@@ -195,12 +195,17 @@ class SqlJobStore:
         if not results:
             return []
         dialect = self._tx.dialect
+        if dialect == "postgresql":
+            async with self._tx.write_one() as conn:
+                recorded_ids = await record_postgresql(conn, results)
+            return [r.job.id in recorded_ids for r in results]
         async with self._tx.write() as conn:
             statement = record_statement(dialect)
             rows = (await conn.execute(statement, result_params(results))).mappings()
             recorded = {row["id"]: row for row in rows}
             kept = [attempt_values(r, recorded[r.job.id]) for r in results if r.job.id in recorded]
-            await append_attempts(conn, dialect, kept)
+            if kept:
+                await conn.execute(attempts.insert(), kept)
         return [r.job.id in recorded for r in results]
 
     async def release(self, job_id: str, lease_token: str) -> bool:

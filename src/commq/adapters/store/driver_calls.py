@@ -1,0 +1,62 @@
+"""One statement straight on the driver's connection, for the hottest statements.
+
+SQLAlchemy's execute costs more than a small statement does on PostgreSQL: a trip
+into its greenlet, compiled-cache lookups, and a Python call per column of every
+row it reads back. The enqueue and the worker's result write skip it: their text is
+fixed (compiled once, or written by hand) and they read back only a few plain
+columns. Errors still come out as SQLAlchemy's (``IntegrityError``, ...), like those
+of every other store call, and a connection left mid-transaction is not pooled again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from sqlalchemy.exc import DBAPIError, StatementError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+
+async def fetch_all_postgresql(conn: AsyncConnection, statement: str, params: Any) -> list[Any]:
+    """Run ``statement`` (psycopg placeholders) on ``conn``'s psycopg connection; its rows."""
+    driver: psycopg.AsyncConnection[Any] = driver_connection(conn)
+    try:
+        cursor = await driver.execute(statement, params)
+        return await cursor.fetchall()
+    except Exception as error:
+        raise as_sqlalchemy(conn, error, statement, params, driver.broken) from error
+    finally:
+        # Broken, or interrupted mid-statement (cancelled): not fit for the pool.
+        if driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            await conn.invalidate()
+
+
+def driver_connection(conn: AsyncConnection) -> Any:
+    """The driver's own connection under a started SQLAlchemy connection."""
+    # The pooled connection connect() just checked out. (get_raw_connection() gives the
+    # same, through one more trip into SQLAlchemy's greenlet, for a reconnect that a
+    # fresh checkout never needs.)
+    sync = conn.sync_connection
+    assert sync is not None, "only for a started connection"
+    return sync.connection.driver_connection
+
+
+def refused(error: Exception) -> StatementError:
+    """A value the column types refuse, reported as SQLAlchemy reports its bind errors."""
+    kind = type(error)
+    return StatementError(f"({kind.__module__}.{kind.__name__}) {error}", None, None, error)
+
+
+def as_sqlalchemy(
+    conn: AsyncConnection, error: Exception, statement: str, params: Any, invalidated: bool
+) -> BaseException:
+    """The driver's ``error`` as SQLAlchemy would have raised it."""
+    dialect = conn.dialect
+    return DBAPIError.instance(
+        statement,
+        params,
+        error,
+        dialect.loaded_dbapi.Error,
+        connection_invalidated=invalidated,
+        dialect=dialect,
+    )
