@@ -9,8 +9,11 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commq.adapters.store import SqlJobStore
+from commq.adapters.store.paging import page_query
 from commq.domain.errors import InvalidCursorError
 from commq.domain.jobs import Channel, ErrorType, Job, JobStatus
 from commq.domain.listing import JobFilter, ListOrder, PageRequest
@@ -183,3 +186,20 @@ async def test_a_cursor_of_one_order_is_refused_by_another(
     naive = _forge({"o": "due", "k": ["2026-01-01T00:00:00", due.items[0].id]})
     with pytest.raises(InvalidCursorError):
         await job_store.list_jobs(JobFilter(), PageRequest(ListOrder.DUE, cursor=naive))
+
+
+async def test_a_businesss_jobs_of_one_communication_are_found_through_its_index(
+    store_engine: AsyncEngine,
+) -> None:
+    # The index holds only jobs that have a communication id (migration 0007); the
+    # lookup's equality implies that, so both databases may still read it.
+    where = JobFilter(business_id=BUSINESS, communication_id="c-1")
+    query = page_query(where, ListOrder.NEWEST, None, 50)
+    async with store_engine.connect() as conn:
+        compiled = query.compile(conn.sync_connection, compile_kwargs={"literal_binds": True})
+        if store_engine.dialect.name == "postgresql":
+            await conn.execute(text("SET LOCAL enable_seqscan = off"))  # a few rows only
+            plan = (await conn.execute(text(f"EXPLAIN {compiled}"))).scalars().all()
+        else:
+            plan = [row[-1] for row in await conn.execute(text(f"EXPLAIN QUERY PLAN {compiled}"))]
+    assert any("ix_jobs_business_communication" in line for line in plan), plan

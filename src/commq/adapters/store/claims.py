@@ -38,6 +38,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
+from commq.adapters.store.driver_calls import DriverStatement
 from commq.adapters.store.engine import Dialect
 from commq.adapters.store.tables import db_after, db_now, jobs, sql_status
 from commq.domain.jobs import AttemptOutcome, Channel, ErrorType, JobStatus, duration_between
@@ -97,6 +98,34 @@ def claim_statement(
     stay pending, so a worker does not claim what it could only give back.
     Returns the statement and its bound values.
     """
+    one_business, skipped, params = _claim_shape(
+        dialect, worker_id, limit, lease, business_id, skip_channels
+    )
+    return _claim_template(dialect, one_business, skipped), params
+
+
+def claim_on_driver(
+    worker_id: str,
+    limit: int,
+    lease: timedelta,
+    business_id: str | None,
+    skip_channels: Collection[Channel] = (),
+) -> tuple[DriverStatement, dict[str, Any]]:
+    """PostgreSQL: ``claim_statement`` compiled once for the driver (driver_calls)."""
+    shape = _claim_shape("postgresql", worker_id, limit, lease, business_id, skip_channels)
+    one_business, skipped, params = shape
+    return _driver_claim(one_business, skipped), params
+
+
+def _claim_shape(
+    dialect: Dialect,
+    worker_id: str,
+    limit: int,
+    lease: timedelta,
+    business_id: str | None,
+    skip_channels: Collection[Channel],
+) -> tuple[bool, tuple[str, ...], dict[str, Any]]:
+    """(for one business, channels skipped in the text, bound values) of a claim."""
     skipped = tuple(sorted(c.value for c in skip_channels))
     params: dict[str, Any] = {
         "claim_worker": worker_id,
@@ -108,7 +137,7 @@ def claim_statement(
     if _pinned(dialect, business_id is not None):
         params["claim_skipped"] = list(skipped)
         skipped = ()  # a bound value of the one statement
-    return _claim_template(dialect, business_id is not None, skipped), params
+    return business_id is not None, skipped, params
 
 
 def _pinned(dialect: Dialect, one_business: bool) -> bool:
@@ -155,6 +184,11 @@ def _claim_template(dialect: Dialect, one_business: bool, skipped: tuple[str, ..
         )
         .returning(*jobs.c, _on_suppression_list(dialect).label(ON_SUPPRESSION_LIST))
     )
+
+
+@cache
+def _driver_claim(one_business: bool, skipped: tuple[str, ...]) -> DriverStatement:
+    return DriverStatement.compile(_claim_template("postgresql", one_business, skipped))
 
 
 #: The claim's extra column: whether the job's recipient, as the database lowercases

@@ -10,11 +10,57 @@ of every other store call, and a connection left mid-transaction is not pooled a
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from sqlalchemy import Executable
+from sqlalchemy.dialects.postgresql import psycopg as sa_psycopg
 from sqlalchemy.exc import DBAPIError, StatementError
 from sqlalchemy.ext.asyncio import AsyncConnection
+
+_POSTGRESQL = sa_psycopg.dialect()
+
+
+@dataclass(frozen=True, slots=True)
+class DriverStatement:
+    """A SQLAlchemy statement compiled once for psycopg, and how to read its rows back."""
+
+    text: str
+    #: The values of the statement's own constants (SQLAlchemy binds them too).
+    constants: dict[str, Any]
+    names: tuple[str, ...]
+    #: Per returned column, what SQLAlchemy would convert its value with (None: nothing).
+    readers: tuple[Callable[[Any], Any] | None, ...]
+
+    @classmethod
+    def compile(cls, statement: Executable) -> DriverStatement:
+        """Compile ``statement`` (a select or a DML ... RETURNING) for PostgreSQL."""
+        compiled = statement.compile(dialect=_POSTGRESQL)
+        columns = list(getattr(statement, "exported_columns", ()))
+        return cls(
+            str(compiled),
+            dict(compiled.params),
+            tuple(c.name for c in columns),
+            tuple(c.type.result_processor(_POSTGRESQL, None) for c in columns),
+        )
+
+    async def rows(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Any]:
+        """Run it with ``params`` (its constants added); the raw rows."""
+        return await fetch_all_postgresql(conn, self.text, self.constants | params)
+
+    async def mappings(self, conn: AsyncConnection, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """Run it; each row as {column name: value read as SQLAlchemy reads it}."""
+        converted = [(i, read) for i, read in enumerate(self.readers) if read is not None]
+        names = self.names
+        out = []
+        for row in await self.rows(conn, params):
+            values = list(row)
+            for i, read in converted:
+                values[i] = read(values[i])
+            out.append(dict(zip(names, values, strict=True)))
+        return out
 
 
 async def fetch_all_postgresql(conn: AsyncConnection, statement: str, params: Any) -> list[Any]:

@@ -38,12 +38,11 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.dialects.postgresql import psycopg
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 
-from commq.adapters.store.driver_calls import fetch_all_postgresql
+from commq.adapters.store.driver_calls import DriverStatement
 from commq.adapters.store.engine import Dialect
 from commq.adapters.store.tables import attempts, db_after, db_now, jobs
 from commq.application.ports import WorkerResult
@@ -166,14 +165,14 @@ def record_statement(dialect: Dialect) -> Update:
 
 
 @cache
-def _pg_record_and_append() -> tuple[str, dict[str, Any]]:
+def _pg_record_and_append() -> DriverStatement:
     """PostgreSQL: the results' UPDATE and their attempt rows' INSERT as one statement.
 
     Run on its own (autocommit), it is one round trip and one commit, where BEGIN,
     UPDATE, INSERT and COMMIT were four. The INSERT reads the UPDATE's RETURNING, so
     only the attempts of results whose lease still held are written, and the jobs'
     statement trigger is queued, and takes its counter locks, before the attempts'.
-    Its text for psycopg, and the values of its constants (the ``results`` aside).
+    It returns the ids of the jobs recorded.
     """
     done = record_statement("postgresql").cte("done")
     source = _source("postgresql", "given")
@@ -194,15 +193,12 @@ def _pg_record_and_append() -> tuple[str, dict[str, Any]]:
     columns = [c.name for c in attempts.c]  # in the order ``rows`` selects them
     append = insert(attempts).from_select(columns, rows)
     statement = select(done.c.id).add_cte(append.cte("appended"))
-    compiled = statement.compile(dialect=psycopg.dialect())
-    return str(compiled), dict(compiled.params)
+    return DriverStatement.compile(statement)
 
 
 async def record_postgresql(conn: AsyncConnection, items: Sequence[WorkerResult]) -> set[str]:
     """Apply ``items`` and append their attempts in one statement; the job ids recorded."""
-    statement, constants = _pg_record_and_append()
-    params = constants | result_params(items)
-    rows = await fetch_all_postgresql(conn, statement, params)
+    rows = await _pg_record_and_append().rows(conn, result_params(items))
     return {row[0] for row in rows}
 
 

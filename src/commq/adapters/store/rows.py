@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import Insert
@@ -31,7 +32,7 @@ _DELIVERY: dict[str | None, DeliveryStatus | None] = {
 }
 
 
-def job_from_row(row: RowMapping) -> Job:
+def job_from_row(row: Mapping[str, Any]) -> Job:
     """The domain Job of a ``jobs`` row (every column but ``seq`` and ``worker_id``)."""
     return Job(
         id=row["id"],

@@ -7,7 +7,7 @@ changes nothing. Times that matter for scheduling come from the database clock.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from commq.adapters.store.claims import (
     ON_SUPPRESSION_LIST,
     RECLAIM_BATCH,
+    claim_on_driver,
     claim_statement,
     lost_attempt,
     reclaim_statement,
@@ -159,11 +160,18 @@ class SqlJobStore:
     ) -> ClaimedJobs:
         if limit <= 0:
             return ClaimedJobs([])
-        statement, params = claim_statement(
-            self._tx.dialect, worker_id, limit, lease, business_id, skip_channels
-        )
-        async with self._tx.write_one() as conn:
-            rows = (await conn.execute(statement, params)).mappings().all()
+        dialect = self._tx.dialect
+        rows: Sequence[Mapping[str, Any]]
+        if dialect == "postgresql":
+            on_driver, params = claim_on_driver(worker_id, limit, lease, business_id, skip_channels)
+            async with self._tx.write_one() as conn:
+                rows = await on_driver.mappings(conn, params)
+        else:
+            statement, params = claim_statement(
+                dialect, worker_id, limit, lease, business_id, skip_channels
+            )
+            async with self._tx.write_one() as conn:
+                rows = (await conn.execute(statement, params)).mappings().all()
         # UPDATE ... RETURNING does not keep the inner ORDER BY.
         jobs = sorted(map(job_from_row, rows), key=lambda j: (-j.priority, j.run_at, j.id))
         unsuppressed = frozenset(

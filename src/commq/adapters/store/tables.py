@@ -211,7 +211,14 @@ _partial_index(
 )
 Index("ix_jobs_business_status", _c.business_id, _c.status, _c.id)
 Index("ix_jobs_business_id", _c.business_id, _c.id)
-Index("ix_jobs_business_communication", _c.business_id, _c.communication_id, _c.id)
+# Only jobs that have one: most do not, and each status change would write an entry.
+_partial_index(
+    "ix_jobs_business_communication",
+    "communication_id IS NOT NULL",
+    _c.business_id,
+    _c.communication_id,
+    _c.id,
+)
 
 attempts = Table(
     "attempts",
