@@ -15,9 +15,12 @@ from bench.inspect_db import as_datetime, db_now, execute, fetch
 from bench.results import Results
 
 RETRY_PATH = f"{PREFIX}/failed/retry"
-#: Other due jobs drained during g: enough to outlast the 8 s before the retry and the
-#: retry itself at ~4,000 jobs/s (20,000 ran out before the retry began).
-OTHER_BACKLOG = 80_000
+#: Other due jobs drained during g: enough to outlast the rate measured before the retry
+#: and the retry itself at 12,000 jobs/s (80,000 ran out when the worker's start-up and
+#: the window before the retry were a fixed 8 s).
+OTHER_BACKLOG = 120_000
+#: Seconds of the worker's rate measured before the retry, once it is sending.
+BEFORE_WINDOW = 2.0
 
 
 async def _deep_cursor(port: int, key: str, depth: int, page: int = 50) -> str:
@@ -101,9 +104,9 @@ def bulk_retry(url: str, backend: str, results: Results, cap: float) -> None:
             stdout=subprocess.DEVNULL,
         )
         try:
-            time.sleep(5)
+            _until_sending(url, filled_from, timeout=30)
             before_start = db_now(url)
-            time.sleep(3)
+            time.sleep(BEFORE_WINDOW)
             start = db_now(url)
             status, body = asyncio.run(_post_retry(port, key))
             end = db_now(url)
@@ -128,6 +131,16 @@ def bulk_retry(url: str, backend: str, results: Results, cap: float) -> None:
             f"bulk_retry_100k/{backend}: the other jobs ran out before the retry ended,"
             " so the rate during it is understated"
         )
+
+
+def _until_sending(url: str, since: object, timeout: float) -> None:
+    """Wait until the worker has completed a job made since ``since`` (its start-up done)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _completed_between(url, since, db_now(url)):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the worker completed no job in {timeout:.0f} s")
 
 
 def _still_pending(url: str, since: object) -> int:
