@@ -1,9 +1,11 @@
-"""The claim's plan on PostgreSQL does not depend on the table's statistics.
+"""The hot statements' plans on PostgreSQL do not depend on the table's statistics.
 
 A queue's statistics are always stale (a fresh table has none; the pending rows
 change wholesale between two ANALYZEs). Planned from such guesses, a claim of
-100 read every due job and sorted them all, each time. The plans are read with
-auto_explain, which reports the statements a function runs too.
+100 read every due job and sorted them all, each time, and the attempts'
+counter trigger read the whole table for each batch of results. The plans are
+read with auto_explain, which reports the statements that functions and
+triggers run too.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commq.adapters.store import SqlJobStore, make_engine
+from commq.application.ports import WorkerResult
 from commq.domain.jobs import Channel
 
-from .support import new_job
+from .support import new_job, report, succeeded
 
 BACKLOG = 5_000
 
@@ -81,3 +84,27 @@ async def test_a_claim_walks_the_claim_index_however_stale_the_statistics(
     claiming = _plan_of(plans, "commq_due_ids(")
     assert "pk_jobs" in claiming
     assert "ix_jobs_business_due" not in claiming and "ix_jobs_due" not in claiming
+
+
+@pytest.mark.postgres
+async def test_recording_results_reads_each_attempts_job_by_key_however_large_the_table(
+    explained: tuple[AsyncEngine, list[str]],
+) -> None:
+    engine, plans = explained
+    store = SqlJobStore(engine)
+    for _ in range(BACKLOG // 1000):
+        await store.enqueue([new_job() for _ in range(1000)])
+    claimed = await store.claim("w", 100, timedelta(seconds=60))
+    decision, result = succeeded()
+    plans.clear()
+
+    recorded = await store.record_results(
+        [WorkerResult(job, job.lease_token or "", decision, report(result)) for job in claimed]
+    )
+
+    assert recorded == [True] * 100
+    # The channel of each new attempt, for its rollup: its job by primary key, not a
+    # scan of every job (which the planner chose for a join to the transition table).
+    rollup = _plan_of(plans, "INSERT INTO attempt_rollups")
+    assert "Seq Scan on jobs" not in rollup
+    assert "pk_jobs" in rollup

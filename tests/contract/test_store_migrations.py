@@ -187,3 +187,40 @@ def test_the_sqlite_triggers_migrate_down_and_up_again(tmp_path: Path) -> None:
     assert sum("GROUP BY" in sql for (sql,) in triggers) == 4
     _alembic(f"sqlite:///{path}", (command.upgrade, "head"))
     check_schema(f"sqlite:///{path}")
+
+
+def test_the_index_and_trigger_changes_of_0007_and_0008_go_down_and_up(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    _alembic(url, (command.upgrade, "head"), (command.downgrade, "0006"))
+    assert "communication_id IS NOT NULL" not in _index_sql(url)
+    if url.startswith("postgresql"):
+        assert "SELECT j.channel" not in _attempts_trigger_body(url)
+    _alembic(url, (command.upgrade, "head"))
+    check_schema(url)
+    assert "communication_id IS NOT NULL" in _index_sql(url)
+    if url.startswith("postgresql"):
+        assert "SELECT j.channel" in _attempts_trigger_body(url)
+
+
+def _index_sql(url: str) -> str:
+    query = (
+        "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_jobs_business_communication'"
+        if url.startswith("postgresql")
+        else "SELECT sql FROM sqlite_master WHERE name = 'ix_jobs_business_communication'"
+    )
+    return str(_scalar(url, query))
+
+
+def _attempts_trigger_body(url: str) -> str:
+    return str(_scalar(url, "SELECT prosrc FROM pg_proc WHERE proname = 'commq_attempts_inserted'"))
+
+
+def _scalar(url: str, query: str) -> object:
+    engine = make_sync_engine(url)
+    try:
+        with engine.connect() as conn:
+            return conn.execute(text(query)).scalar_one()
+    finally:
+        engine.dispose()

@@ -7,7 +7,9 @@ processes migrating at once take turns and the second finds nothing to do.
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+from types import ModuleType
 
 from alembic import command
 from alembic.config import Config
@@ -23,6 +25,19 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 #: pg_advisory_xact_lock key of migrations ("commq" in ASCII); held until commit.
 MIGRATION_LOCK_KEY = 0x636F6D6D71
+
+
+def revision_module(file_name: str) -> ModuleType:
+    """An earlier migration's module, for a later one that re-runs its SQL to go down.
+
+    Migration files are not an importable package, so each is loaded from its path.
+    """
+    path = MIGRATIONS / "versions" / file_name
+    spec = importlib.util.spec_from_file_location(f"commq_revision_{path.stem}", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _config() -> Config:

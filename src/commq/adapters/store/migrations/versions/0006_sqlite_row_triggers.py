@@ -14,11 +14,9 @@ Revises: 0005
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-from types import ModuleType
-
 from alembic import op
+
+from commq.adapters.store.migrate import revision_module
 
 revision = "0006"
 down_revision: str | None = "0005"
@@ -144,13 +142,4 @@ def downgrade() -> None:
     for name in (*_JOB_TRIGGERS, "commq_jobs_deleted", "commq_audit_no_update"):
         _run(f"DROP TRIGGER {name}")
     _run("DROP TRIGGER commq_audit_no_delete")
-    _revision_0002()._sqlite_triggers()
-
-
-def _revision_0002() -> ModuleType:
-    path = Path(__file__).with_name("0002_operations.py")
-    spec = importlib.util.spec_from_file_location("commq_revision_0002", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    revision_module("0002_operations.py")._sqlite_triggers()
