@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -213,13 +212,11 @@ def new_job_id(now_ms: int | None = None) -> str:
 
 
 def _uuid7(ms: int, sequence: int) -> str:
-    rand = int.from_bytes(os.urandom(8), "big")
-    value = (ms & ((1 << 48) - 1)) << 80
-    value |= 0x7 << 76
-    value |= sequence << 64
-    value |= 0b10 << 62
-    value |= rand & ((1 << 62) - 1)
-    return str(uuid.UUID(int=value))
+    # 48 bits of time, version 7, 12 bits of sequence, variant 0b10 and 62 random bits,
+    # written as hex directly (a third faster than going through uuid.UUID; ids are hot).
+    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1) | (0b10 << 62)
+    h = "%012x7%03x%016x" % (ms & ((1 << 48) - 1), sequence, rand)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def duration_between(start: datetime, end: datetime) -> int:
