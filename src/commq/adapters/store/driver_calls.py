@@ -51,14 +51,18 @@ class DriverStatement:
         return await fetch_all_postgresql(conn, self.text, self.constants | params)
 
     async def mappings(self, conn: AsyncConnection, params: dict[str, Any]) -> list[dict[str, Any]]:
-        """Run it; each row as {column name: value read as SQLAlchemy reads it}."""
+        """Run it; each row as {column name: value read as SQLAlchemy reads it}.
+
+        NULL stays None without a call: commq's column types all read it so.
+        """
         converted = [(i, read) for i, read in enumerate(self.readers) if read is not None]
         names = self.names
         out = []
         for row in await self.rows(conn, params):
             values = list(row)
             for i, read in converted:
-                values[i] = read(values[i])
+                if values[i] is not None:
+                    values[i] = read(values[i])
             out.append(dict(zip(names, values, strict=True)))
         return out
 
