@@ -215,7 +215,7 @@ def _uuid7(ms: int, sequence: int) -> str:
     # 48 bits of time, version 7, 12 bits of sequence, variant 0b10 and 62 random bits,
     # written as hex directly (a third faster than going through uuid.UUID; ids are hot).
     rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1) | (0b10 << 62)
-    h = "%012x7%03x%016x" % (ms & ((1 << 48) - 1), sequence, rand)
+    h = f"{ms & ((1 << 48) - 1):012x}7{sequence:03x}{rand:016x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 

@@ -25,14 +25,17 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import (
+    ARRAY,
     Float,
     Integer,
     Subquery,
     Text,
     TextClause,
     Update,
+    any_,
     case,
     column,
+    func,
     insert,
     select,
     text,
@@ -40,7 +43,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
+from sqlalchemy.sql.selectable import NamedFromClause
 
 from commq.adapters.store.driver_calls import DriverStatement
 from commq.adapters.store.engine import Dialect
@@ -115,44 +119,45 @@ def _sqlite_source() -> TextClause:
     return text(f"SELECT {fields} FROM json_each(:results)")
 
 
-def _pg_ids_match() -> TextClause:
-    """``jobs.id`` is one of the results' job ids (an array read from the same document)."""
-    ids = _pg_recordset("results", "x", [("id", "text")])
-    return text(f"jobs.id = ANY(ARRAY(SELECT x.id FROM {ids}))")
-
-
-def _source(dialect: Dialect, name: str = "r") -> Subquery:
+def _source(dialect: Dialect) -> Subquery:
     clause = _pg_source() if dialect == "postgresql" else _sqlite_source()
-    return clause.columns(*(column(name, kind) for name, kind, _ in _COLUMNS)).subquery(name)
+    return clause.columns(*_typed_columns()).subquery("r")
+
+
+def _typed_columns() -> list[ColumnClause[Any]]:
+    return [column(name, kind) for name, kind, _ in _COLUMNS]
 
 
 @cache
 def record_statement(dialect: Dialect) -> Update:
     """The UPDATE applying a batch of results (bind it with ``result_params``)."""
-    r = _source(dialect).c
-    status = r.status
+    return _applied(_source(dialect))
+
+
+def _applied(r: NamedFromClause, *also: ColumnElement[bool]) -> Update:
+    """The UPDATE applying the results read from ``r`` (and holding ``also``)."""
+    given = r.c
+    status = given.status
     # No status condition: the token is the compare-and-set (module docstring), and with
     # the status in it PostgreSQL's planner, guessing few processing rows, read all of
     # them (dead index entries too) through ix_jobs_lease instead of the primary key.
-    held: list[ColumnElement[bool] | TextClause] = [_c.id == r.id, _c.lease_token == r.token]
-    if dialect == "postgresql":
-        held.append(_pg_ids_match())
     return (
         update(jobs)
-        .where(*held)
+        .where(_c.id == given.id, _c.lease_token == given.token, *also)
         .values(
             status=status,
-            provider=r.provider,
-            provider_message_id=r.message_id,
-            last_error=r.last_error,
-            error_type=r.error_type,
-            attempts=_c.attempts - r.given_back,
+            provider=given.provider,
+            provider_message_id=given.message_id,
+            last_error=given.last_error,
+            error_type=given.error_type,
+            attempts=_c.attempts - given.given_back,
             completed_at=case(
                 (status == JobStatus.COMPLETED.value, db_now()), else_=_c.completed_at
             ),
             failed_at=case((status == JobStatus.FAILED.value, db_now()), else_=_c.failed_at),
             run_at=case(
-                (status == JobStatus.PENDING.value, db_after(r.retry_in_s)), else_=_c.run_at
+                (status == JobStatus.PENDING.value, db_after(given.retry_in_s)),
+                else_=_c.run_at,
             ),
             seq=_c.seq + 1,
             updated_at=db_now(),
@@ -174,9 +179,14 @@ def _pg_record_and_append() -> DriverStatement:
     statement trigger is queued, and takes its counter locks, before the attempts'.
     It returns the ids of the jobs recorded.
     """
-    done = record_statement("postgresql").cte("done")
-    source = _source("postgresql", "given")
+    # The document is parsed once (MATERIALIZED), where each reference parsed it again.
+    source = _pg_source().columns(*_typed_columns()).cte("given").prefix_with("MATERIALIZED")
     given = source.c
+    # The jobs are found by primary key from the ids as an array: joined to the parsed
+    # rows alone, the planner guessed wrong about their number and read every
+    # processing row through ix_jobs_lease.
+    ids = func.array(select(given.id).scalar_subquery(), type_=ARRAY(Text()))
+    done = _applied(source, _c.id == any_(ids)).cte("done")
     rows = select(
         done.c.id,
         done.c.seq,
