@@ -123,9 +123,9 @@ def bulk_retry(url: str, backend: str, results: Results, cap: float) -> None:
     )
     results.add("bulk_retry_100k", backend, "seconds", _seconds(url, start, end))
     results.add("bulk_retry_100k", backend, "jobs_per_s", during)
-    results.note(
-        f"bulk_retry_100k/{backend}: dispatch kept {during / max(before, 1e-6):.0%} of its rate"
-    )
+    kept = during / max(before, 1e-6)
+    results.checked[f"bulk_retry_kept/{backend}"] = kept
+    results.note(f"bulk_retry_100k/{backend}: dispatch kept {kept:.0%} of its rate")
     if left == 0:
         results.note(
             f"bulk_retry_100k/{backend}: the other jobs ran out before the retry ended,"

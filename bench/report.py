@@ -54,6 +54,11 @@ def _worst(metric: str, scenarios: tuple[str, ...]) -> Callable[[Results], float
     return compute
 
 
+def _least_kept(results: Results) -> float | None:
+    kept = [v for k, v in results.checked.items() if k.startswith("bulk_retry_kept/")]
+    return min(kept) if kept else None
+
+
 def _j(scenario: str, backend: str) -> tuple[str, str, str]:
     return (scenario, backend, "jobs_per_s")
 
@@ -118,6 +123,7 @@ TARGETS = (
         False,
     ),
     Target("(g) bulk retry seconds", _worst("seconds", ("bulk_retry_100k",)), 10, False),
+    Target("(g) share of its rate other dispatch kept meanwhile", _least_kept, 0.5),
     Target("(h) worker peak RSS MB", _worst("rss_mb", ("worker_rss",)), 150, False),
 )
 

@@ -57,6 +57,9 @@ class Results:
     def __init__(self) -> None:
         self.records: list[Record] = []
         self.notes: list[str] = []
+        #: Figures that only the target checks read (results.json has no metric for them),
+        #: by name: "bulk_retry_kept/<backend>" is the share of its rate dispatch kept in g.
+        self.checked: dict[str, float] = {}
 
     def add(self, scenario: str, backend: str, metric: str, value: float) -> None:
         """Record one figure (replacing an earlier one of the same key)."""

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+from bench.report import target_lines
 from bench.results import BACKENDS, METRICS, SCENARIOS, Results, load, table
 
 
@@ -94,3 +95,15 @@ def test_every_bench_module_imports() -> None:
         "peers",
     ):
         importlib.import_module(f"bench.{name}")
+
+
+def test_the_bulk_retry_target_checks_the_backend_that_kept_the_least_dispatch() -> None:
+    results = Results()
+    results.add("bulk_retry_100k", "sqlite", "seconds", 3.4)
+    results.add("bulk_retry_100k", "postgresql", "seconds", 3.3)
+    results.checked.update({"bulk_retry_kept/sqlite": 0.34, "bulk_retry_kept/postgresql": 0.58})
+    lines = [line for line in target_lines(results) if "(g)" in line]
+    assert lines == [
+        "     MET  (g) bulk retry seconds: 3.40 (target <= 10)",
+        "  MISSED  (g) share of its rate other dispatch kept meanwhile: 0.34 (target >= 0.5)",
+    ]
