@@ -2,13 +2,23 @@
 
 Implements the BulkJobStore, AuditReader, RollupStore and RetentionStore
 protocols; see them for each method's contract.
+
+On SQLite a bulk action leaves the database to others between its chunks, for
+half as long as each chunk held it. SQLite has one writer, and a worker in another
+process waits for the write lock in SQLite's busy handler, which polls at
+intervals of up to 100 ms: back-to-back chunks left it a gap of microseconds, and
+a 100,000-job retry kept dispatch at 13-37 % of its rate (the benchmark's g, two
+runs). With the pauses it kept 62-72 % and the retry took 6.8-8.5 s instead of
+2.7-3.9 s (the worker's writes now come in between). PostgreSQL's workers write
+alongside the chunks, so nothing pauses there.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -44,8 +54,11 @@ _CUTOFF_MARGIN = timedelta(hours=1)
 class SqlOperationsStore:
     """Operations over the jobs and audit tables, on SQLite or PostgreSQL."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(
+        self, engine: AsyncEngine, pause: Callable[[float], Awaitable[None]] = asyncio.sleep
+    ) -> None:
         self._tx = Transactions(engine)
+        self._pause = pause
 
     async def count_bulk(self, action: Action, where: JobFilter, ids: Sequence[str] | None) -> int:
         async with self._tx.read() as conn:
@@ -64,11 +77,13 @@ class SqlOperationsStore:
         changed, after = 0, None
         while True:  # one bounded transaction per chunk; workers run in between
             async with self._tx.write() as conn:
+                held_from = time.monotonic()
                 keys = await change_next_chunk(conn, self._tx.dialect, action, where, after)
                 changed += len(keys)
                 if len(keys) < CHUNK_SIZE:
                     await conn.execute(_audit(audit, changed))
                     return changed
+            await self._leave_to_others(time.monotonic() - held_from)
             after = last_key(action, keys)
 
     async def _apply_to_ids(
@@ -78,10 +93,18 @@ class SqlOperationsStore:
         changed = 0
         for index, chunk in enumerate(chunks):
             async with self._tx.write() as conn:
+                held_from = time.monotonic()
                 changed += await change_named(conn, action, where, chunk)
                 if index == len(chunks) - 1:
                     await conn.execute(_audit(audit, changed))
+                    return changed
+            await self._leave_to_others(time.monotonic() - held_from)
         return changed
+
+    async def _leave_to_others(self, held: float) -> None:
+        """SQLite: between two chunks, leave the write lock free half as long as one held it."""
+        if self._tx.dialect == "sqlite":
+            await self._pause(held / 2)
 
     async def list_audit(self, where: AuditFilter, limit: int, cursor: str | None) -> AuditPage:
         limit = max(1, min(limit, MAX_PAGE_SIZE))
