@@ -30,7 +30,6 @@ from sqlalchemy import (
     Integer,
     Subquery,
     Text,
-    TextClause,
     Update,
     any_,
     case,
@@ -43,8 +42,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
-from sqlalchemy.sql.elements import ColumnClause, ColumnElement
-from sqlalchemy.sql.selectable import NamedFromClause
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import NamedFromClause, TextualSelect
 
 from commq.adapters.store.driver_calls import DriverStatement
 from commq.adapters.store.engine import Dialect
@@ -55,7 +54,7 @@ from commq.domain.jobs import JobStatus, duration_between
 _c = jobs.c
 
 #: The per-result fields: (name, SQLAlchemy type, PostgreSQL type).
-_COLUMNS: tuple[tuple[str, Any, str], ...] = (
+_RESULT: tuple[tuple[str, Any, str], ...] = (
     ("id", Text, "text"),
     ("token", Text, "text"),
     ("status", Text, "text"),
@@ -65,7 +64,9 @@ _COLUMNS: tuple[tuple[str, Any, str], ...] = (
     ("error_type", Text, "text"),
     ("given_back", Integer, "int"),
     ("retry_in_s", Float, "float8"),
-    # The attempt row's own values (PostgreSQL writes it in the same statement).
+)
+#: The attempt row's own values, which PostgreSQL writes in the same statement.
+_ATTEMPT: tuple[tuple[str, Any, str], ...] = (
     ("started_at", Text, "timestamptz"),
     ("finished_at", Text, "timestamptz"),
     ("duration_ms", Integer, "int"),
@@ -77,14 +78,13 @@ _WORKER_STATUSES = frozenset({JobStatus.COMPLETED, JobStatus.FAILED, JobStatus.P
 
 
 def _result_row(item: WorkerResult) -> dict[str, Any]:
-    """One result as the fields of ``_COLUMNS``."""
+    """One result as the fields of ``_RESULT``."""
     decision, result = item.decision, item.report.result
     if decision.status not in _WORKER_STATUSES:
         raise ValueError(f"a worker cannot move a job to {decision.status.value}")
     completed = decision.status is JobStatus.COMPLETED
     error_type = decision.error_type
     retry_in = decision.retry_in or timedelta(0)
-    report = item.report
     return {
         "id": item.job.id,
         "token": item.lease_token,
@@ -95,11 +95,19 @@ def _result_row(item: WorkerResult) -> dict[str, Any]:
         "error_type": None if completed or error_type is None else error_type.value,
         "given_back": 0 if decision.counts_attempt else 1,
         "retry_in_s": retry_in.total_seconds(),
+    }
+
+
+def _result_and_attempt_row(item: WorkerResult) -> dict[str, Any]:
+    """One result as the fields of ``_RESULT`` and ``_ATTEMPT``."""
+    report = item.report
+    return {
+        **_result_row(item),
         "started_at": report.started_at.isoformat(),
         "finished_at": report.finished_at.isoformat(),
         "duration_ms": duration_between(report.started_at, report.finished_at),
-        "outcome": decision.attempt_outcome.value,
-        "error": result.error,
+        "outcome": item.decision.attempt_outcome.value,
+        "error": report.result.error,
     }
 
 
@@ -109,23 +117,21 @@ def _pg_recordset(parameter: str, alias: str, fields: Sequence[tuple[str, str]])
     return f"json_to_recordset(CAST(:{parameter} AS json)) AS {alias}({typed})"
 
 
-def _pg_source() -> TextClause:
-    fields = [(name, pg_type) for name, _, pg_type in _COLUMNS]
-    return text(f"SELECT * FROM {_pg_recordset('results', 'r', fields)}")
+def _pg_source(fields: Sequence[tuple[str, Any, str]]) -> TextualSelect:
+    typed = [(name, pg_type) for name, _, pg_type in fields]
+    clause = text(f"SELECT * FROM {_pg_recordset('results', 'r', typed)}")
+    return clause.columns(*(column(name, kind) for name, kind, _ in fields))
 
 
-def _sqlite_source() -> TextClause:
-    fields = ", ".join(f"json_extract(value, '$.{name}') AS {name}" for name, _, _ in _COLUMNS)
-    return text(f"SELECT {fields} FROM json_each(:results)")
+def _sqlite_source() -> TextualSelect:
+    read = ", ".join(f"json_extract(value, '$.{name}') AS {name}" for name, _, _ in _RESULT)
+    clause = text(f"SELECT {read} FROM json_each(:results)")
+    return clause.columns(*(column(name, kind) for name, kind, _ in _RESULT))
 
 
 def _source(dialect: Dialect) -> Subquery:
-    clause = _pg_source() if dialect == "postgresql" else _sqlite_source()
-    return clause.columns(*_typed_columns()).subquery("r")
-
-
-def _typed_columns() -> list[ColumnClause[Any]]:
-    return [column(name, kind) for name, kind, _ in _COLUMNS]
+    clause = _pg_source(_RESULT) if dialect == "postgresql" else _sqlite_source()
+    return clause.subquery("r")
 
 
 @cache
@@ -180,7 +186,7 @@ def _pg_record_and_append() -> DriverStatement:
     It returns the ids of the jobs recorded.
     """
     # The document is parsed once (MATERIALIZED), where each reference parsed it again.
-    source = _pg_source().columns(*_typed_columns()).cte("given").prefix_with("MATERIALIZED")
+    source = _pg_source(_RESULT + _ATTEMPT).cte("given").prefix_with("MATERIALIZED")
     given = source.c
     # The jobs are found by primary key from the ids as an array: joined to the parsed
     # rows alone, the planner guessed wrong about their number and read every
@@ -208,13 +214,18 @@ def _pg_record_and_append() -> DriverStatement:
 
 async def record_postgresql(conn: AsyncConnection, items: Sequence[WorkerResult]) -> set[str]:
     """Apply ``items`` and append their attempts in one statement; the job ids recorded."""
-    rows = await _pg_record_and_append().rows(conn, result_params(items))
+    document = _document([_result_and_attempt_row(item) for item in items])
+    rows = await _pg_record_and_append().rows(conn, {"results": document})
     return {row[0] for row in rows}
 
 
 def result_params(items: Sequence[WorkerResult]) -> dict[str, Any]:
     """The bound values of ``record_statement`` for ``items``."""
-    return {"results": json.dumps([_result_row(item) for item in items], separators=(",", ":"))}
+    return {"results": _document([_result_row(item) for item in items])}
+
+
+def _document(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, separators=(",", ":"))
 
 
 def attempt_values(item: WorkerResult, recorded: RowMapping) -> dict[str, Any]:
