@@ -13,7 +13,7 @@ from bench.databases import server_version
 from bench.plan import FULL, QUICK
 from bench.report import ratio_lines, target_lines
 from bench.results import Results, table
-from bench.runs import HERE, CommqRun, peers, raw_limits
+from bench.runs import HERE, CommqRun, peers, raw_dispatch, raw_enqueue
 
 PARTS = ("sqlite", "postgresql", "peers", "raw")
 
@@ -56,13 +56,24 @@ def main(argv: list[str] | None = None) -> int:
     results = Results()
     started = time.perf_counter()
     print(f"commq benchmark ({plan.name}) on {machine()}", flush=True)
-    for backend in ("sqlite", "postgresql"):
-        if backend in args.only:
-            CommqRun(backend, plan, results).run()
-    if "peers" in args.only:
-        peers(plan, results)
-    if "raw" in args.only:
-        raw_limits(plan, results)
+    if "sqlite" in args.only:
+        CommqRun("sqlite", plan, results).run()
+    # PostgreSQL's enqueue and dispatch each run back to back with the peers' and the raw
+    # limits' of the same scenario, so that the ratios compare figures taken minutes apart
+    # at most, not a quarter of an hour (this machine's speed drifts within the hour).
+    pg = CommqRun("postgresql", plan, results) if "postgresql" in args.only else None
+    for commq_part, peer_mode, raw_part in (
+        ("enqueue", ("single", "batch"), raw_enqueue),
+        ("dispatch", ("dispatch",), raw_dispatch),
+    ):
+        if pg is not None:
+            pg.run([commq_part])
+        if "peers" in args.only:
+            peers(plan, results, peer_mode)
+        if "raw" in args.only:
+            raw_part(plan, results)
+    if pg is not None:
+        pg.run(["http", "latency", "million"])
     results.write(args.out)
     _print_report(results, plan.name, time.perf_counter() - started, args.out)
     return 0

@@ -8,7 +8,7 @@ import json
 import subprocess
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from bench import big_scenarios, big_table, http_load, raw
@@ -18,6 +18,14 @@ from bench.plan import Plan
 from bench.results import Results
 
 HERE = Path(__file__).resolve().parent
+#: CommqRun's parts, in the order a full run takes them.
+COMMQ_PARTS = ("enqueue", "http", "dispatch", "latency", "million")
+#: The peers' modes: (mode, scenario).
+PEER_MODES = (
+    ("single", "enqueue_single"),
+    ("batch", "enqueue_batch"),
+    ("dispatch", "dispatch_20k"),
+)
 PEERS_PYTHON = HERE / ".venv-peers" / "bin" / "python"
 
 
@@ -38,15 +46,20 @@ class CommqRun:
         self.backend, self.plan, self.results = backend, plan, results
         self.rss: list[float] = []
 
-    def run(self) -> None:
-        """Every scenario of the plan, then the worker's peak RSS over the dispatch runs."""
+    def run(self, parts: Collection[str] = COMMQ_PARTS) -> None:
+        """The plan's scenarios among ``parts`` (COMMQ_PARTS names), in that order, then
+        the worker's peak RSS over every dispatch run so far."""
         b, plan = self.backend, self.plan
-        step(self.results, f"{b}: a/b enqueue (application layer)", self.enqueue)
-        step(self.results, f"{b}: a/b enqueue over HTTP", self.http)
-        step(self.results, f"{b}: c dispatch {plan.backlog:,}", self.dispatch)
-        step(self.results, f"{b}: e latency", self.latency)
-        if plan.million:
-            step(self.results, f"{b}: 1M table (d, f, g)", self.million)
+        steps = (
+            ("enqueue", f"{b}: a/b enqueue (application layer)", self.enqueue),
+            ("http", f"{b}: a/b enqueue over HTTP", self.http),
+            ("dispatch", f"{b}: c dispatch {plan.backlog:,}", self.dispatch),
+            ("latency", f"{b}: e latency", self.latency),
+            ("million", f"{b}: 1M table (d, f, g)", self.million),
+        )
+        for part, label, action in steps:
+            if part in parts and (part != "million" or plan.million):
+                step(self.results, label, action)
         if self.rss:
             self.results.add("worker_rss", b, "rss_mb", max(self.rss))
 
@@ -124,18 +137,18 @@ class CommqRun:
         big_scenarios.bulk_retry(url, self.backend, self.results, self.plan.dispatch_cap)
 
 
-def peers(plan: Plan, results: Results) -> None:
-    """pgqueuer and procrastinate, in their own venv, on throwaway PostgreSQL databases."""
+def peers(plan: Plan, results: Results, modes: Collection[str] = ("single", "batch")) -> None:
+    """pgqueuer and procrastinate in ``modes``, in their own venv, on throwaway databases."""
     if not PEERS_PYTHON.exists():
-        results.note(f"peers skipped: {PEERS_PYTHON} missing (`make bench` makes it)")
+        if "peers skipped" not in " ".join(results.notes):
+            results.note(f"peers skipped: {PEERS_PYTHON} missing (`make bench` makes it)")
         return
-    modes = (
-        ("single", "enqueue_single", plan.singles),
-        ("batch", "enqueue_batch", plan.batches * 1000),
-        ("dispatch", "dispatch_20k", plan.backlog),
-    )
+    sizes = {"single": plan.singles, "batch": plan.batches * 1000, "dispatch": plan.backlog}
     for peer in ("pgqueuer", "procrastinate"):
-        for mode, scenario, n in modes:
+        for mode, scenario in PEER_MODES:
+            if mode not in modes:
+                continue
+            n = sizes[mode]
             action = functools.partial(_peer, peer, mode, scenario, n, plan, results)
             step(results, f"{peer}: {mode} N={n:,}", action)
 
@@ -168,22 +181,31 @@ def _peer(peer: str, mode: str, scenario: str, n: int, plan: Plan, results: Resu
         results.note(f"{scenario}/{peer}: stopped after {cap:.0f} s, {report['done']:,} of {n:,}")
 
 
-def raw_limits(plan: Plan, results: Results) -> None:
-    """The raw psycopg limits (and SQLite's commit rate, printed only)."""
+def raw_enqueue(plan: Plan, results: Results) -> None:
+    """The raw psycopg INSERT limits (and SQLite's commit rate, printed only)."""
 
     def run() -> None:
         with database("postgresql", "raw") as url:
             results.add("enqueue_single", "raw", "jobs_per_s", raw.single_insert(url, plan.singles))
             results.add("enqueue_batch", "raw", "jobs_per_s", raw.executemany(url, plan.batches))
-            raw.fill(url, plan.backlog)
-            results.add("dispatch_20k", "raw", "jobs_per_s", raw.claim_loop(url)[0])
-            if plan.million:
-                raw.fill(url, 50_000, 950_000)
-                results.add("dispatch_1m", "raw", "jobs_per_s", raw.claim_loop(url)[0])
         with database("sqlite", "raw") as url:
             commits = raw.sqlite_single_insert(url.removeprefix("sqlite:///"), plan.singles)
             results.note(
                 f"SQLite raw one-row INSERT commits (WAL, synchronous=FULL): {commits:,.0f}/s"
             )
 
-    step(results, "raw limits", run)
+    step(results, "raw limits: enqueue", run)
+
+
+def raw_dispatch(plan: Plan, results: Results) -> None:
+    """The raw claim-and-complete loop, on the backlog of c and (full run) on 1,000,000 rows."""
+
+    def run() -> None:
+        with database("postgresql", "raw") as url:
+            raw.fill(url, plan.backlog)
+            results.add("dispatch_20k", "raw", "jobs_per_s", raw.claim_loop(url)[0])
+            if plan.million:
+                raw.fill(url, 50_000, 950_000)
+                results.add("dispatch_1m", "raw", "jobs_per_s", raw.claim_loop(url)[0])
+
+    step(results, "raw limits: dispatch", run)
