@@ -6,7 +6,9 @@ import asyncio
 from dataclasses import replace
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commq.adapters.store import SqlJobStore
@@ -267,3 +269,30 @@ async def test_postgresql_records_a_batch_in_one_statement_of_its_own(
 def _ok(seconds: float) -> tuple[Decision, AttemptReport]:
     decision, result = succeeded()
     return decision, report(result, seconds)
+
+
+async def test_a_batch_the_database_refuses_is_an_error_and_the_store_goes_on(
+    job_store: SqlJobStore,
+) -> None:
+    job = await enqueue(job_store)
+    claimed = await claim_one(job_store)
+    # Due again in 2.7 million years: past the last time either database can store.
+    never = Decision(
+        JobStatus.PENDING,
+        AttemptOutcome.TRANSIENT_ERROR,
+        ErrorType.TRANSIENT,
+        "later",
+        timedelta(days=999_999_999),
+    )
+    _, result = retry_later()
+    with pytest.raises(DBAPIError):
+        await job_store.record_results(
+            [WorkerResult(claimed, claimed.lease_token or "", never, report(result))]
+        )
+    # All or nothing: the job is still held, with no attempt written...
+    held = await reread(job_store, job.id)
+    assert (held.status, held.lease_token) == (JobStatus.PROCESSING, claimed.lease_token)
+    assert (await job_store.history([job.id]))[job.id] == []
+    # ...and the next write, on the same connections, goes through.
+    assert await finish(job_store, claimed, succeeded())
+    assert (await reread(job_store, job.id)).status is JobStatus.COMPLETED
