@@ -2,10 +2,11 @@
 
 SQLAlchemy's execute costs more than a small statement does on PostgreSQL: a trip
 into its greenlet, compiled-cache lookups, and a Python call per column of every
-row it reads back. The enqueue and the worker's result write skip it: their text is
-fixed (compiled once, or written by hand) and they read back only a few plain
-columns. Errors still come out as SQLAlchemy's (``IntegrityError``, ...), like those
-of every other store call, and a connection left mid-transaction is not pooled again.
+row it reads back. The enqueue, the worker's claim and its result write skip it:
+their text is fixed (compiled once, or written by hand), and the only conversions
+their rows need are those of commq's own column types, applied here. Errors still
+come out as SQLAlchemy's (``IntegrityError``, ...), like those of every other store
+call, and a connection left mid-transaction is not pooled again.
 """
 
 from __future__ import annotations
@@ -31,19 +32,20 @@ class DriverStatement:
     #: The values of the statement's own constants (SQLAlchemy binds them too).
     constants: dict[str, Any]
     names: tuple[str, ...]
-    #: Per returned column, what SQLAlchemy would convert its value with (None: nothing).
-    readers: tuple[Callable[[Any], Any] | None, ...]
+    #: (position, converter) of each returned column that SQLAlchemy would convert.
+    readers: tuple[tuple[int, Callable[[Any], Any]], ...]
 
     @classmethod
     def compile(cls, statement: Executable) -> DriverStatement:
         """Compile ``statement`` (a select or a DML ... RETURNING) for PostgreSQL."""
         compiled = statement.compile(dialect=_POSTGRESQL)
         columns = list(getattr(statement, "exported_columns", ()))
+        processors = [c.type.result_processor(_POSTGRESQL, None) for c in columns]
         return cls(
             str(compiled),
             dict(compiled.params),
             tuple(c.name for c in columns),
-            tuple(c.type.result_processor(_POSTGRESQL, None) for c in columns),
+            tuple((i, read) for i, read in enumerate(processors) if read is not None),
         )
 
     async def rows(self, conn: AsyncConnection, params: dict[str, Any]) -> list[Any]:
@@ -55,12 +57,11 @@ class DriverStatement:
 
         NULL stays None without a call: commq's column types all read it so.
         """
-        converted = [(i, read) for i, read in enumerate(self.readers) if read is not None]
-        names = self.names
+        names, readers = self.names, self.readers
         out = []
         for row in await self.rows(conn, params):
             values = list(row)
-            for i, read in converted:
+            for i, read in readers:
                 if values[i] is not None:
                     values[i] = read(values[i])
             out.append(dict(zip(names, values, strict=True)))
