@@ -111,15 +111,10 @@ def _result_and_attempt_row(item: WorkerResult) -> dict[str, Any]:
     }
 
 
-def _pg_recordset(parameter: str, alias: str, fields: Sequence[tuple[str, str]]) -> str:
-    """The rows of a JSON array of objects bound to ``parameter``, typed by ``fields``."""
-    typed = ", ".join(f"{name} {pg_type}" for name, pg_type in fields)
-    return f"json_to_recordset(CAST(:{parameter} AS json)) AS {alias}({typed})"
-
-
 def _pg_source(fields: Sequence[tuple[str, Any, str]]) -> TextualSelect:
-    typed = [(name, pg_type) for name, _, pg_type in fields]
-    clause = text(f"SELECT * FROM {_pg_recordset('results', 'r', typed)}")
+    """The rows of the JSON array bound to ``results``, typed by ``fields``."""
+    typed = ", ".join(f"{name} {pg_type}" for name, _, pg_type in fields)
+    clause = text(f"SELECT * FROM json_to_recordset(CAST(:results AS json)) AS r({typed})")
     return clause.columns(*(column(name, kind) for name, kind, _ in fields))
 
 

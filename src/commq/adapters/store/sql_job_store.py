@@ -162,15 +162,16 @@ class SqlJobStore:
             return ClaimedJobs([])
         dialect = self._tx.dialect
         rows: Sequence[Mapping[str, Any]]
-        if dialect == "postgresql":
-            on_driver, params = claim_on_driver(worker_id, limit, lease, business_id, skip_channels)
-            async with self._tx.write_one() as conn:
+        async with self._tx.write_one() as conn:
+            if dialect == "postgresql":  # the hottest statement: straight on the driver
+                on_driver, params = claim_on_driver(
+                    worker_id, limit, lease, business_id, skip_channels
+                )
                 rows = await on_driver.mappings(conn, params)
-        else:
-            statement, params = claim_statement(
-                dialect, worker_id, limit, lease, business_id, skip_channels
-            )
-            async with self._tx.write_one() as conn:
+            else:
+                statement, params = claim_statement(
+                    dialect, worker_id, limit, lease, business_id, skip_channels
+                )
                 rows = (await conn.execute(statement, params)).mappings().all()
         # UPDATE ... RETURNING does not keep the inner ORDER BY.
         jobs = sorted(map(job_from_row, rows), key=lambda j: (-j.priority, j.run_at, j.id))
