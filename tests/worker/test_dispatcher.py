@@ -226,22 +226,78 @@ async def test_the_next_claim_does_not_wait_for_the_last_results_to_be_recorded(
     engine: AsyncEngine,
 ) -> None:
     store = SlowRecordingStore(engine)
-    ids = await _enqueue(store, 40)
+    ids = await _enqueue(store, 50)
     sender = ScriptedSender()
     dispatcher = _dispatcher(store, sender, concurrency=10, batch_size=10)
     task = asyncio.create_task(dispatcher.run())
     # The first ten are sent and wait to be recorded; their slots are free meanwhile.
-    await _until(lambda: len(sender.sent) == 20)
+    await _until(lambda: len(sender.sent) >= 20)
     await asyncio.sleep(0.2)
-    # No further: a worker holds at most twice its concurrency unrecorded.
-    assert (len(sender.sent), dispatcher.in_flight) == (20, 20)
-    assert (await store.stats(None)).processing == 20
+    # No further: a worker holds at most twice its concurrency unrecorded, plus the one
+    # batch it claimed ahead; every job it holds has been sent.
+    assert len(sender.sent) == dispatcher.in_flight <= 30
+    assert (await store.stats(None)).processing == dispatcher.in_flight
     store.recording.set()
-    await _until(lambda: len(sender.sent) == 40 and dispatcher.in_flight == 0)
+    await _until(lambda: len(sender.sent) == 50 and dispatcher.in_flight == 0)
     dispatcher.stop()
     await asyncio.wait_for(task, 2)
     assert sorted(sender.sent) == sorted(ids)
-    assert (await store.stats(None)).completed == 40
+    assert (await store.stats(None)).completed == 50
+
+
+class GatedSender(ScriptedSender):
+    """Holds every send until ``open`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open = asyncio.Event()
+        self.started: list[str] = []
+
+    async def send(self, job: Job) -> SendResult:
+        self.started.append(job.id)
+        await self.open.wait()
+        return await super().send(job)
+
+
+async def test_a_full_claim_is_followed_at_once_by_the_next_whose_jobs_wait_for_a_slot(
+    engine: AsyncEngine,
+) -> None:
+    store = SqlJobStore(engine)
+    ids = await _enqueue(store, 30)
+    sender = GatedSender()
+    dispatcher = _dispatcher(store, sender, concurrency=10, batch_size=10)
+    task = asyncio.create_task(dispatcher.run())
+    # Ten sends hang; the next ten are claimed meanwhile and wait, unsent, for a slot.
+    await _until(lambda: dispatcher.in_flight == 20)
+    await asyncio.sleep(0.1)
+    assert (len(sender.started), dispatcher.in_flight) == (10, 20)
+    assert (await store.stats(None)).processing == 20
+    sender.open.set()
+    await _until(lambda: len(sender.sent) == 30 and dispatcher.in_flight == 0)
+    dispatcher.stop()
+    await asyncio.wait_for(task, 2)
+    assert sorted(sender.sent) == sorted(ids)
+    assert (await store.stats(None)).completed == 30
+
+
+async def test_stopping_releases_the_jobs_claimed_ahead_unsent(engine: AsyncEngine) -> None:
+    store = SqlJobStore(engine)
+    ids = await _enqueue(store, 20)
+    sender = GatedSender()
+    dispatcher = _dispatcher(store, sender, concurrency=10, batch_size=10, grace=5.0)
+    task = asyncio.create_task(dispatcher.run())
+    await _until(lambda: dispatcher.in_flight == 20)
+    dispatcher.stop()
+    await asyncio.sleep(0.1)
+    sender.open.set()
+    await asyncio.wait_for(task, 2)
+    # The ten that were sending finish; the ten waiting for a slot go back, untouched.
+    assert len(sender.sent) == 10
+    stats = await store.stats(None)
+    assert (stats.completed, stats.pending, stats.processing) == (10, 10, 0)
+    unsent = [await store.find_job(job_id, None) for job_id in ids if job_id not in sender.sent]
+    left = [(j.status, j.attempts) for j in unsent if j is not None]
+    assert left == [(JobStatus.PENDING, 0)] * 10
 
 
 async def test_with_a_single_writer_the_next_claim_waits_for_the_results(
@@ -250,9 +306,7 @@ async def test_with_a_single_writer_the_next_claim_waits_for_the_results(
     store = SlowRecordingStore(engine)
     ids = await _enqueue(store, 20)
     sender = ScriptedSender()
-    dispatcher = _dispatcher(
-        store, sender, concurrency=10, batch_size=10, claim_while_recording=False
-    )
+    dispatcher = _dispatcher(store, sender, concurrency=10, batch_size=10, overlap_claims=False)
     task = asyncio.create_task(dispatcher.run())
     await _until(lambda: len(sender.sent) == 10)
     await asyncio.sleep(0.2)

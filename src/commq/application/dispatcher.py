@@ -8,6 +8,7 @@ now, and records what the route reports.
 from __future__ import annotations
 
 import asyncio
+import collections
 import logging
 import random
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -47,10 +48,13 @@ class DispatchSettings:
     reclaim_interval: float = 15.0
     #: After stop(): how long in-flight sends may finish before they are released.
     grace: float = 10.0
-    #: Claim again while finished sends are still being recorded (up to ``concurrency``
-    #: of them). Worth it where claims and result writes run side by side (PostgreSQL);
-    #: with a single writer (SQLite) it only splits the results into more commits.
-    claim_while_recording: bool = True
+    #: Overlap claims with the worker's other work: claim again while finished sends
+    #: are still being recorded (up to ``concurrency`` of them), and when a claim comes
+    #: back full, make the next one at once, while its jobs are screened and sent (they
+    #: then wait, under their lease, for a send slot). Worth it where claims and result
+    #: writes run side by side (PostgreSQL); with a single writer (SQLite) it only
+    #: splits the results into more commits.
+    overlap_claims: bool = True
 
 
 class Dispatcher:
@@ -97,6 +101,9 @@ class Dispatcher:
         # ...of which this many are still sending: a job's slot frees when its send
         # ends, so the next claim runs while the finished sends are being recorded.
         self._sending = 0
+        # ...and of which these wait for a send slot (claimed ahead).
+        self._queued: collections.deque[Job] = collections.deque()
+        self._ahead: asyncio.Task[tuple[int, bool]] | None = None
         self._slot_freed = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
@@ -120,7 +127,7 @@ class Dispatcher:
                 if self._full():
                     await self._until_slot_freed()
                     continue
-                claimed = await self._claim_into_free_slots(None)
+                claimed = await self._claim_into_free_slots(None, self._settings.overlap_claims)
                 sent += claimed
                 if claimed:
                     continue
@@ -130,6 +137,7 @@ class Dispatcher:
                     self._observer.heartbeat(self._worker_id, len(self._in_flight))
                 await self._idle()
         finally:
+            await self._give_back_unsent()
             await self._finish_in_flight()
             for task in (extender, reclaimer):
                 task.cancel()
@@ -156,7 +164,10 @@ class Dispatcher:
         return (self._free() < self._claim_at or backlog) and bool(self._tasks)
 
     def _free(self) -> int:
-        held = self._sending if self._settings.claim_while_recording else len(self._in_flight)
+        if self._settings.overlap_claims:
+            held = self._sending + len(self._queued)
+        else:
+            held = len(self._in_flight)
         return self._settings.concurrency - held
 
     async def _until_slot_freed(self) -> None:
@@ -164,19 +175,37 @@ class Dispatcher:
         self._slot_freed.clear()
         await self._slot_freed.wait()
 
-    async def _claim_into_free_slots(self, business_id: str | None) -> int:
-        free = self._free()
-        try:
-            jobs, unsuppressed = await self._claim(
-                business_id, min(free, self._settings.batch_size)
+    async def _claim_into_free_slots(self, business_id: str | None, ahead: bool = False) -> int:
+        """Claim into the free slots and start the jobs; returns how many were claimed.
+
+        With ``ahead``, a claim that came back full starts the next one at once, in the
+        background: it is under way while these jobs are screened and sent, and the
+        next call waits for it instead of claiming again.
+        """
+        claiming, self._ahead = self._ahead, None
+        if claiming is None:
+            claimed, full = await self._claim_and_start(
+                business_id, min(self._free(), self._settings.batch_size)
             )
+        else:
+            claimed, full = await claiming
+        if ahead and full and not self._stopping.is_set():
+            self._ahead = asyncio.create_task(
+                self._claim_and_start(business_id, self._settings.batch_size)
+            )
+        return claimed
+
+    async def _claim_and_start(self, business_id: str | None, limit: int) -> tuple[int, bool]:
+        """Claim up to ``limit`` jobs and start (or queue) them: (claimed, all of limit)."""
+        try:
+            jobs, unsuppressed = await self._claim(business_id, limit)
         except Exception:
             log.exception("claim failed; retrying after the poll interval")
             await self._idle()
-            return 0
+            return 0, False
         for job in await self._route.screen(jobs, unsuppressed):
             self._start(job)
-        return len(jobs)
+        return len(jobs), len(jobs) >= limit > 0
 
     async def _claim(self, business_id: str | None, limit: int) -> tuple[list[Job], set[str]]:
         """Claim jobs of the channels that can send now; one at a time where only a probe can.
@@ -207,6 +236,12 @@ class Dispatcher:
 
     def _start(self, job: Job) -> None:
         self._in_flight[job.id] = job
+        if self._sending >= self._settings.concurrency:
+            self._queued.append(job)
+        else:
+            self._send(job)
+
+    def _send(self, job: Job) -> None:
         self._sending += 1
         task = asyncio.create_task(self._process(job))
         self._tasks.add(task)
@@ -227,6 +262,8 @@ class Dispatcher:
             finally:
                 # The send's slot is free; recording the result does not hold it.
                 self._sending -= 1
+                if self._queued and not self._stopping.is_set():
+                    self._send(self._queued.popleft())
                 self._slot_freed.set()
             if isinstance(step, Deferred):
                 await self._defer(job, step)
@@ -264,6 +301,16 @@ class Dispatcher:
             await asyncio.shield(self._store.release(job.id, job.lease_token or ""))
         except Exception:
             log.exception("job %s: could not release; the lease will expire", job.id)
+
+    async def _give_back_unsent(self) -> None:
+        """Stopping: release the jobs claimed ahead that no send has taken yet."""
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            await ahead  # its jobs join the queue (it catches its own errors)
+        while self._queued:
+            job = self._queued.popleft()
+            await self._release(job)
+            self._in_flight.pop(job.id, None)
 
     async def _finish_in_flight(self) -> None:
         if not self._tasks:

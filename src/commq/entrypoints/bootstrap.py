@@ -101,7 +101,7 @@ class Container:
                 lease=timedelta(seconds=s.lease_seconds),
                 poll_interval=s.poll_interval,
                 grace=s.shutdown_grace,
-                claim_while_recording=dialect_of(s.database_url) == "postgresql",
+                overlap_claims=dialect_of(s.database_url) == "postgresql",
             ),
             worker_id=worker,
             observer=self.metrics,
