@@ -1,4 +1,5 @@
-"""Pooled PostgreSQL connections that the server closed are never handed out."""
+"""Pooled PostgreSQL connections that the server closed are never handed out; single
+statements borrow the engine's standing connection instead of the pool's."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import time
 
 import psycopg
 import pytest
-from sqlalchemy import text
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy import event, text
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from commq.adapters.store import SqlJobStore, make_engine
 from commq.adapters.store.engine import Transactions
 
-from .support import enqueue
+from .support import enqueue, new_job
 
 
 def _terminate_other_backends(url: str) -> int:
@@ -97,3 +98,22 @@ async def test_a_failed_statement_leaves_the_next_one_a_working_connection(
         await engine.dispose()
     assert after != before
     assert not _alive(postgres_url, before)
+
+
+async def test_on_sqlite_one_job_enqueues_borrow_the_standing_connection(sqlite_url: str) -> None:
+    engine = make_engine(sqlite_url)
+    checkouts: list[object] = []
+    event.listen(engine.sync_engine, "checkout", lambda *_: checkouts.append(1))
+    try:
+        store = SqlJobStore(engine)
+        await enqueue(store)  # opens it
+        opened = len(checkouts)
+        jobs = [await enqueue(store) for _ in range(5)]
+        assert len(checkouts) == opened  # no trip through the pool, and its reset, per job
+        assert all([await store.find_job(job.id, None) for job in jobs])
+        # A statement the database refuses leaves the next one a working connection.
+        with pytest.raises(IntegrityError):
+            await store.enqueue([new_job(recipient=None)])
+        assert await store.find_job((await enqueue(store)).id, None)
+    finally:
+        await engine.dispose()

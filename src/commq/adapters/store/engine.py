@@ -86,6 +86,7 @@ def make_engine(database_url: str) -> AsyncEngine:
     if dialect_of(url) == "sqlite":
         engine = create_async_engine(url)
         _take_over_sqlite_transactions(engine.sync_engine, default_begin="BEGIN")
+        _keep_a_standing_connection(engine)
         return engine
     # The pool holds a worker's claim, result and guard connections and a server's
     # concurrent requests without opening and closing overflow connections per burst.
@@ -137,7 +138,7 @@ def _take_over_sqlite_transactions(engine: Engine, default_begin: str) -> None:
         conn.exec_driver_sql(conn.get_execution_options().get(_BEGIN_OPTION, default_begin))
 
 
-# One standing connection per PostgreSQL engine made by make_engine.
+# One standing connection per engine made by make_engine.
 _STANDING: weakref.WeakKeyDictionary[Engine, StandingConnection] = weakref.WeakKeyDictionary()
 
 # One write lock per SQLite engine, shared by every store built on that engine.
@@ -195,10 +196,18 @@ class Transactions:
             async with transaction() as conn:
                 yield conn
             return
+        async with self.on_driver() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def on_driver(self) -> AsyncIterator[AsyncConnection]:
+        """A connection for statements that each commit on their own: the standing one
+        when it is free, else a pooled one. On SQLite only statements run on the driver
+        itself qualify (SQLAlchemy's would BEGIN), and writes hold ``write_lock()``."""
         standing = self._standing
         if standing is not None and not standing.busy:
             async with standing.borrow() as conn:
                 yield conn
             return
-        async with self._autocommit.connect() as conn:
+        async with (self.engine if self._lock is not None else self._autocommit).connect() as conn:
             yield conn

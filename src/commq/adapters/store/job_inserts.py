@@ -249,11 +249,10 @@ async def _insert(tx: Transactions, fresh: Sequence[FreshJob]) -> dict[str, Job]
         rows = [f.given(dialect) for f in fresh]
     except ValueError as error:  # a naive run_at
         raise refused(error) from error
-    if tx.dialect == "postgresql":
-        async with tx.write_one() as conn:  # autocommit: the statement commits on its own
+    async with tx.on_driver() as conn:  # the statement commits on its own
+        if tx.dialect == "postgresql":
             returned = await _insert_postgresql(conn, rows)
-    else:
-        async with tx.engine.connect() as conn:
+        else:
             returned = await _insert_sqlite(conn, rows, tx.write_lock())
     by_id = {f.id: f for f in fresh}
     times = _Times(dialect)

@@ -1,4 +1,4 @@
-"""One autocommit connection kept checked out for single statements (PostgreSQL).
+"""One connection kept checked out for single statements.
 
 Checking a connection out of SQLAlchemy's async pool and back in costs more
 than a short statement itself: several trips through the event loop (the pool's
@@ -8,6 +8,10 @@ project's 2-core VM). The worker's claim, the suppression lookup and a one-job
 enqueue are single autocommit statements, and an idle worker's latency is a
 few of them in a row, so each engine keeps one connection out for them. One
 caller uses it at a time; a caller that finds it busy takes a pooled one.
+
+On SQLite a checkout and the reset on return are each a trip to aiosqlite's
+thread: about 0.2 ms of a one-job enqueue's 0.6 (``python -m bench`` scenario a),
+so the enqueue's INSERT, run on the driver, borrows the standing connection too.
 """
 
 from __future__ import annotations
@@ -41,11 +45,13 @@ def closed_by_server(raw: Any) -> bool:
 
 
 class StandingConnection:
-    """An autocommit connection of ``engine``, lent to one caller at a time."""
+    """A connection of ``engine`` whose statements commit on their own, lent to one caller
+    at a time (PostgreSQL: in autocommit; SQLite: its driver never BEGINs, see engine.py)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         # Weak: the engines' registry must not keep a disposed, forgotten engine alive.
         self._engine = weakref.ref(engine)
+        self._sqlite = engine.dialect.name == "sqlite"
         self._conn: AsyncConnection | None = None
         #: Lent out right now: the next caller should take a pooled connection.
         self.busy = False
@@ -56,7 +62,7 @@ class StandingConnection:
         self.busy = True
         try:
             conn = self._conn
-            if conn is None or closed_by_server(_driver_connection(conn)):
+            if conn is None or self._gone(conn):
                 await self._drop()
                 conn = self._conn = await self._connect()
             try:
@@ -69,10 +75,17 @@ class StandingConnection:
         finally:
             self.busy = False
 
+    def _gone(self, conn: AsyncConnection) -> bool:
+        if self._sqlite:  # a file: no server can close it
+            return conn.closed or conn.invalidated
+        return closed_by_server(_driver_connection(conn))
+
     async def _connect(self) -> AsyncConnection:
         engine = self._engine()
         if engine is None:
             raise RuntimeError("the engine of this connection is gone")
+        if self._sqlite:
+            return await engine.connect()
         return await engine.execution_options(isolation_level="AUTOCOMMIT").connect()
 
     def close(self) -> None:
