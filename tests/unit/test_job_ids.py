@@ -117,3 +117,10 @@ def test_ids_made_in_the_same_millisecond_sort_in_the_order_they_were_made() -> 
     ids = [new_job_id() for _ in range(2000)]
     assert ids == sorted(ids)
     assert len(set(ids)) == 2000
+
+
+def test_every_id_has_random_bits_of_its_own_across_refills_of_the_pool() -> None:
+    ids = [uuid.UUID(new_job_id()) for _ in range(5 * 512)]
+    random_bits = {u.int & ((1 << 62) - 1) for u in ids}
+    assert len(random_bits) == len(ids)
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in ids)

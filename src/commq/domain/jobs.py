@@ -187,6 +187,10 @@ class Page:
 _last_ms = 0
 _sequence = 0
 _id_lock = threading.Lock()
+# Random bits for ids, drawn from the OS 512 ids at a time: one getrandom() call per id
+# was a tenth of a batch enqueue's time on a busy server. Used under _id_lock.
+_RANDOM_IDS = 512
+_random = memoryview(b"")
 
 
 def new_job_id(now_ms: int | None = None) -> str:
@@ -197,9 +201,12 @@ def new_job_id(now_ms: int | None = None) -> str:
     """
     if now_ms is not None:
         return _uuid7(now_ms, 0)
-    global _last_ms, _sequence
+    global _last_ms, _sequence, _random
     ms = time.time_ns() // 1_000_000
     with _id_lock:
+        if not _random:
+            _random = memoryview(os.urandom(8 * _RANDOM_IDS))
+        rand, _random = int.from_bytes(_random[:8], "big"), _random[8:]
         if ms <= _last_ms:
             _sequence += 1
             if _sequence > 0xFFF:  # the counter ran out: borrow the next millisecond
@@ -208,13 +215,15 @@ def new_job_id(now_ms: int | None = None) -> str:
         else:
             _last_ms, _sequence = ms, 0
         sequence = _sequence
-    return _uuid7(ms, sequence)
+    return _uuid7(ms, sequence, rand)
 
 
-def _uuid7(ms: int, sequence: int) -> str:
+def _uuid7(ms: int, sequence: int, rand: int | None = None) -> str:
     # 48 bits of time, version 7, 12 bits of sequence, variant 0b10 and 62 random bits,
     # written as hex directly (a third faster than going through uuid.UUID; ids are hot).
-    rand = int.from_bytes(os.urandom(8), "big") & ((1 << 62) - 1) | (0b10 << 62)
+    if rand is None:
+        rand = int.from_bytes(os.urandom(8), "big")
+    rand = rand & ((1 << 62) - 1) | (0b10 << 62)
     h = f"{ms & ((1 << 48) - 1):012x}7{sequence:03x}{rand:016x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
