@@ -4,6 +4,7 @@
     python -m bench.profile enqueue sqlite [--jobs 3000]
     python -m bench.profile enqueue-batch postgresql [--jobs 20000]
     python -m bench.profile http postgresql [--seconds 20]     # the server under 16 clients
+    python -m bench.profile http-batch sqlite [--seconds 20]   # ... POSTing /jobs/batch
 
 Runs the scenario's process under ``py-spy record`` (collapsed stacks, idle frames
 excluded, subprocesses included) on a throwaway database, then prints the functions with
@@ -89,8 +90,8 @@ def _record(command: list[str], out: Path) -> None:
     )
 
 
-def _record_server(url: str, seconds: float, out: Path) -> None:
-    """Profile `commq serve` while 16 clients POST /jobs for ``seconds``."""
+def _record_server(url: str, seconds: float, out: Path, batch: int) -> None:
+    """Profile `commq serve` while 16 clients POST /jobs (or batches to /jobs/batch)."""
     with http_load.server(url) as (port, key):
         spy = subprocess.Popen(
             [
@@ -110,20 +111,22 @@ def _record_server(url: str, seconds: float, out: Path) -> None:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        asyncio.run(_load_for(port, key, seconds))
+        asyncio.run(_load_for(port, key, seconds, batch))
         spy.wait(60)
 
 
-async def _load_for(port: int, key: str, seconds: float) -> None:
+async def _load_for(port: int, key: str, seconds: float, batch: int) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        await http_load.http_enqueue(port, key, 200, 1)
+        await http_load.http_enqueue(port, key, 200 if batch == 1 else 16, batch)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Profile one scenario and print the summary."""
     parser = argparse.ArgumentParser(prog="python -m bench.profile")
-    parser.add_argument("scenario", choices=("dispatch", "enqueue", "enqueue-batch", "http"))
+    parser.add_argument(
+        "scenario", choices=("dispatch", "enqueue", "enqueue-batch", "http", "http-batch")
+    )
     parser.add_argument("backend", choices=("sqlite", "postgresql"))
     parser.add_argument("--jobs", type=int, default=20_000)
     parser.add_argument("--seconds", type=float, default=30)
@@ -133,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(tempfile.mkdtemp()) / "profile.txt"
     with database(args.backend, "profile") as url:
         cq.prepare(url)
-        if args.scenario == "http":
-            _record_server(url, args.seconds, out)
+        if args.scenario.startswith("http"):
+            _record_server(url, args.seconds, out, 1000 if args.scenario == "http-batch" else 1)
         elif args.scenario == "dispatch":
             asyncio.run(cq.fill_backlog(url, args.jobs))
             command = [sys.executable, "-m", "bench.worker_proc", "drain", url, str(args.seconds)]
@@ -149,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
                 "-c",
                 f"import asyncio; from bench.commq_scenarios import *; print(asyncio.run({call}))",
             ]
-        if args.scenario != "http":
+        if not args.scenario.startswith("http"):
             _record(command, out)
     if args.keep:
         shutil.copyfile(out, args.keep)

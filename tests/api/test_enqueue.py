@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -126,6 +127,20 @@ async def test_a_batch_is_stored_in_order(api: Api) -> None:
     )
     assert response.status_code == 201
     assert [j["recipient"] for j in response.json()["jobs"]] == [j["recipient"] for j in jobs]
+
+
+async def test_a_batch_answers_a_payload_with_an_int_beyond_64_bits_as_sent(api: Api) -> None:
+    # JSON has no limit; orjson's is 64 bits, and the stdlib writes such an answer instead.
+    body = '{"jobs": [{"businessId": "acme", "channel": "email", "recipient": "a@example.com",'
+    body += ' "payload": {"subject": "s", "text": "x", "n": 123456789012345678901234}}]}'
+    response = await api.client.post(
+        f"{JOBS}/batch",
+        content=body,
+        headers={**api.as_("acme_producer"), "content-type": "application/json"},
+    )
+    assert response.status_code == 201, response.text
+    payload = json.loads(response.content)["jobs"][0]["payload"]
+    assert payload == {"subject": "s", "text": "x", "n": 123456789012345678901234}
 
 
 async def test_a_batch_with_one_bad_job_stores_nothing(api: Api) -> None:

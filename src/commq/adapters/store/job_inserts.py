@@ -26,7 +26,6 @@ One-job enqueues made at the same time share a statement (group commit, below).
 
 from __future__ import annotations
 
-import json
 import weakref
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
@@ -40,6 +39,7 @@ from sqlalchemy.engine import Dialect, Engine
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from commq.adapters import fast_json
 from commq.adapters.store.driver_calls import (
     as_sqlalchemy,
     driver_connection,
@@ -90,8 +90,8 @@ _PG_INSERT_ONE = _pg_insert(
     "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s,"
     f" {_NEW}, coalesce(%s::timestamptz, {_PG_NOW}), {_PG_NOW}, {_PG_NOW})"
 )
-# Many jobs: one jsonb array of rows, each row the values of _GIVEN then run_at. Python's
-# C encoder writes it ten times faster than psycopg dumps ten text arrays, and jsonb
+# Many jobs: one jsonb array of rows, each row the values of _GIVEN then run_at. Written
+# by orjson (fast_json) it costs a fraction of psycopg dumping ten text arrays, and jsonb
 # is parsed once, then read by position.
 _PG_ROW = [f"given ->> {i}" for i in range(6)]
 _PG_ROW += ["(given ->> 6)::integer", "(given ->> 7)::integer", "given ->> 8"]
@@ -265,7 +265,7 @@ async def _insert_postgresql(conn: AsyncConnection, rows: list[tuple[Any, ...]])
     else:
         # ISO text keeps the microseconds and the offset; None stays null (the db's now).
         json_rows = [(*row[:-1], None if row[-1] is None else row[-1].isoformat()) for row in rows]
-        statement, params = _PG_INSERT_MANY, [json.dumps(json_rows)]
+        statement, params = _PG_INSERT_MANY, [fast_json.dumps_text(json_rows)]
     return await fetch_all_postgresql(conn, statement, params)
 
 

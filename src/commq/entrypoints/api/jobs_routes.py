@@ -17,6 +17,7 @@ from commq.domain.permissions import Permission
 from commq.entrypoints.api import schemas
 from commq.entrypoints.api.access import requires
 from commq.entrypoints.api.dependencies import BusinessId, Cursor, Filter, Limit, container
+from commq.entrypoints.api.fast_response import FastJSONResponse
 from commq.entrypoints.bootstrap import Container
 
 router = APIRouter(prefix="/communication-queue", tags=["communication-queue"])
@@ -61,7 +62,7 @@ def _new_job(app: Container, who: Principal, job: schemas.JobIn, field: str) -> 
 )
 async def enqueue(body: schemas.JobIn, who: Enqueuer, app: App) -> JSONResponse:
     [stored] = await app.queue.enqueue(who, [_new_job(app, who, body, "businessId")])
-    return JSONResponse(schemas.job_json(stored.job), 201 if stored.created else 200)
+    return FastJSONResponse(schemas.job_json(stored.job), 201 if stored.created else 200)
 
 
 @enqueue_router.post("/jobs/batch", status_code=201, response_model=schemas.BatchOut)
@@ -69,7 +70,7 @@ async def enqueue_batch(body: schemas.BatchIn, who: Enqueuer, app: App) -> JSONR
     """Up to 1000 jobs, all or nothing; a seen idempotencyKey returns the existing job."""
     jobs = [_new_job(app, who, j, f"jobs[{i}].businessId") for i, j in enumerate(body.jobs)]
     stored: list[Enqueued] = await app.queue.enqueue(who, jobs)
-    return JSONResponse({"jobs": [schemas.job_json(item.job) for item in stored]}, 201)
+    return FastJSONResponse({"jobs": [schemas.job_json(item.job) for item in stored]}, 201)
 
 
 @router.get("/jobs", response_model=schemas.JobPageOut, summary="List jobs with filters")

@@ -1,0 +1,48 @@
+"""fast_json writes what the stdlib would, and takes whatever the stdlib takes."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from commq.adapters import fast_json
+
+# Text as it can be encoded: lone surrogates have their own test.
+_TEXT = st.text(st.characters(exclude_categories=["Cs"]))
+_SCALARS = st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.text()
+_FLOATS = st.floats(allow_nan=False, allow_infinity=False)
+
+
+def _documents(leaves: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        leaves,
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+        max_leaves=20,
+    )
+
+
+def _stdlib(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@given(_documents(st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | _TEXT))
+def test_without_floats_the_bytes_are_the_stdlibs(value: Any) -> None:
+    assert fast_json.dumps(value) == _stdlib(value)
+    assert json.loads(fast_json.dumps_text(value)) == value
+
+
+@given(_documents(_SCALARS | _FLOATS))
+def test_every_document_reads_back_as_itself(value: Any) -> None:
+    assert json.loads(fast_json.dumps(value)) == value
+    assert json.loads(fast_json.dumps_text(value)) == value
+
+
+def test_what_orjson_refuses_goes_through_the_stdlib_escaped() -> None:
+    big = {"n": 2**70, "m": -(2**70)}
+    assert fast_json.dumps(big) == b'{"n":1180591620717411303424,"m":-1180591620717411303424}'
+    lone_surrogate = {"s": "\u00e9\ud800"}  # what json.loads makes of "\u00e9\ud800"
+    assert fast_json.dumps(lone_surrogate) == b'{"s":"\\u00e9\\ud800"}'
+    assert fast_json.dumps_text(lone_surrogate) == '{"s":"\\u00e9\\ud800"}'
