@@ -18,7 +18,6 @@ every transaction keeps so that counter locks never deadlock (see migration
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from datetime import timedelta
 from functools import cache
@@ -45,6 +44,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import NamedFromClause, TextualSelect
 
+from commq.adapters import fast_json
 from commq.adapters.store.driver_calls import DriverStatement
 from commq.adapters.store.engine import Dialect
 from commq.adapters.store.tables import attempts, db_after, db_now, jobs
@@ -220,7 +220,7 @@ def result_params(items: Sequence[WorkerResult]) -> dict[str, Any]:
 
 
 def _document(rows: list[dict[str, Any]]) -> str:
-    return json.dumps(rows, separators=(",", ":"))
+    return fast_json.dumps_text(rows)
 
 
 def attempt_values(item: WorkerResult, recorded: RowMapping) -> dict[str, Any]:
