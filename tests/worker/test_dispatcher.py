@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commq.adapters.store import LocalWakeup, SqlJobStore, make_engine
 from commq.application.dispatcher import Dispatcher, DispatchSettings
-from commq.application.ports import WorkerResult
+from commq.application.ports import ClaimedJobs, WorkerResult
 from commq.domain.jobs import Channel, Job, JobStatus, NewJob
 from commq.domain.outcomes import SendOutcome, SendResult
 from commq.domain.retry import RetryPolicy
@@ -243,6 +244,35 @@ async def test_the_next_claim_does_not_wait_for_the_last_results_to_be_recorded(
     await asyncio.wait_for(task, 2)
     assert sorted(sender.sent) == sorted(ids)
     assert (await store.stats(None)).completed == 50
+
+
+class SlowClaimingStore(SqlJobStore):
+    """Claims only once ``claiming`` is set."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.claiming = asyncio.Event()
+        self.asked = asyncio.Event()
+
+    async def claim_to_send(self, *args: Any, **kwargs: Any) -> ClaimedJobs:
+        self.asked.set()
+        await self.claiming.wait()
+        return await super().claim_to_send(*args, **kwargs)
+
+
+async def test_a_claim_that_comes_back_after_stop_sends_nothing(engine: AsyncEngine) -> None:
+    store = SlowClaimingStore(engine)
+    ids = await _enqueue(store, 5)
+    sender = ScriptedSender()
+    dispatcher = _dispatcher(store, sender)
+    task = asyncio.create_task(dispatcher.run())
+    await asyncio.wait_for(store.asked.wait(), 2)
+    dispatcher.stop()
+    store.claiming.set()
+    await asyncio.wait_for(task, 2)
+    assert sender.sent == []
+    unsent = [await store.find_job(job_id, None) for job_id in ids]
+    assert [(j.status, j.attempts) for j in unsent if j is not None] == [(JobStatus.PENDING, 0)] * 5
 
 
 class GatedSender(ScriptedSender):

@@ -154,6 +154,7 @@ class Dispatcher:
             sent += claimed
             if not claimed:
                 await self._until_slot_freed()
+        await self._give_back_unsent()
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
         return sent
@@ -236,7 +237,8 @@ class Dispatcher:
 
     def _start(self, job: Job) -> None:
         self._in_flight[job.id] = job
-        if self._sending >= self._settings.concurrency:
+        # A claim that came back after stop() sends nothing: its jobs are given back.
+        if self._sending >= self._settings.concurrency or self._stopping.is_set():
             self._queued.append(job)
         else:
             self._send(job)
@@ -303,7 +305,7 @@ class Dispatcher:
             log.exception("job %s: could not release; the lease will expire", job.id)
 
     async def _give_back_unsent(self) -> None:
-        """Stopping: release the jobs claimed ahead that no send has taken yet."""
+        """Release the claimed jobs no send has taken (claimed ahead, or after stop())."""
         ahead, self._ahead = self._ahead, None
         if ahead is not None:
             await ahead  # its jobs join the queue (it catches its own errors)
