@@ -93,6 +93,9 @@ def test_every_bench_module_imports() -> None:
         "worker_proc",
         "workload",
         "peers",
+        "once",
+        "cpu_split",
+        "micro",
     ):
         importlib.import_module(f"bench.{name}")
 

@@ -1,0 +1,79 @@
+"""One scenario of the benchmark, a few times over, for before/after comparisons.
+
+    python -m bench.once dispatch postgresql [--rounds 3]    # c: 20,000-job drain
+    python -m bench.once d-over-c postgresql [--rounds 2]    # c, then d on a fresh 1M table
+    python -m bench.once enqueue sqlite [--rounds 2] [--jobs 5000]
+    python -m bench.once http-batch sqlite [--rounds 2] [--requests 60]
+
+Each round runs on a throwaway database and prints one line. Run it in two trees one
+after the other (``git worktree add``, then ``PYTHONPATH=TREE:TREE/src``) and alternate:
+this machine's speed drifts by 10-20 % within minutes, so only adjacent runs compare.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+
+from bench import big_table, http_load
+from bench import commq_scenarios as cq
+from bench.databases import database
+from bench.plan import FULL
+
+
+def _dispatch_20k(backend: str) -> float:
+    with database(backend, "once") as url:
+        cq.prepare(url)
+        asyncio.run(cq.fill_backlog(url, FULL.backlog))
+        jobs_per_s, _, _ = cq.dispatch(url, FULL.backlog, FULL.dispatch_cap)
+    return jobs_per_s
+
+
+def _d_over_c(backend: str) -> str:
+    c = _dispatch_20k(backend)
+    with database(backend, "million") as url:
+        cq.prepare(url)
+        big_table.build(backend, url)
+        d, _, _ = cq.dispatch(url, big_table.PENDING, FULL.dispatch_cap)
+    return f"dispatch_20k {c:,.0f}, dispatch_1m {d:,.0f} jobs/s, d/c {d / c:.2f}"
+
+
+def _enqueue(backend: str, jobs: int) -> str:
+    with database(backend, "once") as url:
+        cq.prepare(url)
+        single = asyncio.run(cq.enqueue_single(url, jobs))
+        batch = asyncio.run(cq.enqueue_batch(url, FULL.batches))
+    return f"enqueue_single {single:,.0f} jobs/s, enqueue_batch {batch:,.0f} jobs/s"
+
+
+def _http_batch(backend: str, requests: int) -> str:
+    with database(backend, "once") as url:
+        cq.prepare(url)
+        with http_load.server(url) as (port, key):
+            rate = asyncio.run(http_load.http_enqueue(port, key, requests, 1000))
+    return f"http_enqueue_batch {rate:,.0f} jobs/s ({requests} requests, 16 clients)"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the scenario ``--rounds`` times, a line each."""
+    parser = argparse.ArgumentParser(prog="python -m bench.once", description=__doc__)
+    parser.add_argument("scenario", choices=("dispatch", "d-over-c", "enqueue", "http-batch"))
+    parser.add_argument("backend", choices=("sqlite", "postgresql"))
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--jobs", type=int, default=FULL.singles)
+    parser.add_argument("--requests", type=int, default=FULL.batches)
+    args = parser.parse_args(argv)
+    for round_ in range(1, args.rounds + 1):
+        if args.scenario == "dispatch":
+            line = f"dispatch_20k {_dispatch_20k(args.backend):,.0f} jobs/s"
+        elif args.scenario == "d-over-c":
+            line = _d_over_c(args.backend)
+        elif args.scenario == "enqueue":
+            line = _enqueue(args.backend, args.jobs)
+        else:
+            line = _http_batch(args.backend, args.requests)
+        print(f"{args.backend} round {round_}: {line}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
