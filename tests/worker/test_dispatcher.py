@@ -246,6 +246,12 @@ async def test_the_next_claim_does_not_wait_for_the_last_results_to_be_recorded(
     assert (await store.stats(None)).completed == 50
 
 
+async def _states(store: SqlJobStore, ids: list[str]) -> list[tuple[JobStatus, int]]:
+    """(status, attempts) of each job, as stored now."""
+    jobs = [await store.find_job(job_id, None) for job_id in ids]
+    return [(job.status, job.attempts) for job in jobs if job is not None]
+
+
 class SlowClaimingStore(SqlJobStore):
     """Claims only once ``claiming`` is set."""
 
@@ -271,8 +277,7 @@ async def test_a_claim_that_comes_back_after_stop_sends_nothing(engine: AsyncEng
     store.claiming.set()
     await asyncio.wait_for(task, 2)
     assert sender.sent == []
-    unsent = [await store.find_job(job_id, None) for job_id in ids]
-    assert [(j.status, j.attempts) for j in unsent if j is not None] == [(JobStatus.PENDING, 0)] * 5
+    assert await _states(store, ids) == [(JobStatus.PENDING, 0)] * 5
 
 
 class GatedSender(ScriptedSender):
@@ -325,9 +330,8 @@ async def test_stopping_releases_the_jobs_claimed_ahead_unsent(engine: AsyncEngi
     assert len(sender.sent) == 10
     stats = await store.stats(None)
     assert (stats.completed, stats.pending, stats.processing) == (10, 10, 0)
-    unsent = [await store.find_job(job_id, None) for job_id in ids if job_id not in sender.sent]
-    left = [(j.status, j.attempts) for j in unsent if j is not None]
-    assert left == [(JobStatus.PENDING, 0)] * 10
+    unsent = [job_id for job_id in ids if job_id not in sender.sent]
+    assert await _states(store, unsent) == [(JobStatus.PENDING, 0)] * 10
 
 
 async def test_with_a_single_writer_the_next_claim_waits_for_the_results(

@@ -21,16 +21,9 @@ def dumps(value: Any) -> bytes:
     try:
         return orjson.dumps(value)
     except orjson.JSONEncodeError:
-        return _escaped(value).encode("ascii")
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 def dumps_text(value: Any) -> str:
     """``value`` as compact JSON text."""
-    try:
-        return orjson.dumps(value).decode()
-    except orjson.JSONEncodeError:
-        return _escaped(value)
-
-
-def _escaped(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"))
+    return dumps(value).decode()

@@ -119,7 +119,9 @@ class PrometheusMetrics:
         self.in_flight = Gauge(
             "commq_worker_in_flight", "Jobs a worker holds right now.", ["worker"], registry=r
         )
-        self._series: dict[tuple[Channel, str, SendOutcome], tuple[_Histogram, _Histogram]] = {}
+        self._series: dict[
+            tuple[Channel, str, SendOutcome], tuple[tuple[str, str], _Histogram, _Histogram]
+        ] = {}
 
     def attempt_finished(self, job: Job, report: AttemptReport) -> None:
         """Count the attempt and observe its duration and how long the job waited."""
@@ -130,11 +132,11 @@ class PrometheusMetrics:
         if series is None:  # the label tuples and histograms, once per combination
             channel, provider = job.channel.value, result.provider
             series = self._series[key] = (
+                (provider, result.outcome.value),
                 figures.durations.setdefault((channel, provider), _Histogram(SEND_BUCKETS)),
                 figures.waits.setdefault(channel, _Histogram(WAIT_BUCKETS)),
             )
-        send_duration, queue_wait = series
-        sends = (result.provider, result.outcome.value)
+        sends, send_duration, queue_wait = series
         figures.sends[sends] = figures.sends.get(sends, 0) + 1
         duration = (report.finished_at - report.started_at).total_seconds()
         send_duration.observe(max(duration, 0.0))
