@@ -1,18 +1,22 @@
 """Pooled PostgreSQL connections that the server closed are never handed out; single
-statements borrow the engine's standing connection instead of the pool's."""
+statements borrow the engine's standing connection instead of the pool's, and the
+hottest ones run on its driver."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+from datetime import timedelta
 
 import psycopg
 import pytest
 from sqlalchemy import event, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commq.adapters.store import SqlJobStore, make_engine
 from commq.adapters.store.engine import Transactions
+from commq.domain.jobs import JobStatus
 
 from .support import enqueue, new_job
 
@@ -117,3 +121,29 @@ async def test_on_sqlite_one_job_enqueues_borrow_the_standing_connection(sqlite_
         assert await store.find_job((await enqueue(store)).id, None)
     finally:
         await engine.dispose()
+
+
+async def test_claims_run_on_the_standing_connections_driver(
+    job_store: SqlJobStore, store_engine: AsyncEngine
+) -> None:
+    await enqueue(job_store)
+    await job_store.claim_to_send("w", 10, timedelta(seconds=30))  # opens it
+    jobs = [await enqueue(job_store) for _ in range(3)]
+    through_sqlalchemy: list[object] = []
+
+    def seen(*args: object) -> None:
+        through_sqlalchemy.append(args)
+
+    events = ("checkout", "begin", "before_cursor_execute")
+    for name in events:
+        event.listen(store_engine.sync_engine, name, seen)
+    try:
+        claimed = await job_store.claim_to_send("w", 10, timedelta(seconds=30))
+    finally:
+        for name in events:
+            event.remove(store_engine.sync_engine, name, seen)
+    # One statement of its own on the driver: on SQLite one trip to aiosqlite's thread,
+    # where SQLAlchemy's checkout, BEGIN, cursor calls and COMMIT made nine.
+    assert through_sqlalchemy == []
+    assert sorted(job.id for job in claimed.jobs) == sorted(job.id for job in jobs)
+    assert all(job.status is JobStatus.PROCESSING and job.lease_token for job in claimed.jobs)

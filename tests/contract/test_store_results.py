@@ -7,13 +7,13 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event
+from sqlalchemy import event, select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commq.adapters.store import SqlJobStore
 from commq.adapters.store.claims import LEASE_LOST_ERROR
-from commq.adapters.store.tables import attempts
+from commq.adapters.store.tables import attempts, jobs
 from commq.application.ports import AttemptReport, WorkerResult
 from commq.domain.jobs import AttemptOutcome, ErrorType, JobStatus
 from commq.domain.outcomes import Blame, Decision, SendOutcome, SendResult
@@ -239,31 +239,69 @@ async def test_an_empty_batch_of_results_writes_nothing(job_store: SqlJobStore) 
     assert await job_store.record_results([]) == []
 
 
-async def test_postgresql_records_a_batch_in_one_statement_of_its_own(
+async def test_a_batch_is_recorded_on_the_driver_without_sqlalchemys_transactions(
     job_store: SqlJobStore, store_engine: AsyncEngine
 ) -> None:
     for _ in range(3):
         await enqueue(job_store)
     claimed = await job_store.claim("worker-1", 3, LEASE_5)
-    begun: list[object] = []
+    through_sqlalchemy: list[object] = []
 
-    def on_begin(conn: object) -> None:
-        begun.append(conn)
+    def seen(*args: object) -> None:
+        through_sqlalchemy.append(args)
 
-    event.listen(store_engine.sync_engine, "begin", on_begin)
+    events = ("begin", "before_cursor_execute")
+    for name in events:
+        event.listen(store_engine.sync_engine, name, seen)
     try:
         recorded = await job_store.record_results(
             [WorkerResult(job, job.lease_token or "", *_ok(2.0)) for job in claimed]
         )
     finally:
-        event.remove(store_engine.sync_engine, "begin", on_begin)
+        for name in events:
+            event.remove(store_engine.sync_engine, name, seen)
     assert recorded == [True, True, True]
     # PostgreSQL: one autocommit statement updates the jobs and appends their attempts
-    # (BEGIN and COMMIT would be two more round trips). SQLite: one write transaction.
-    assert len(begun) == (0 if store_engine.dialect.name == "postgresql" else 1)
+    # (BEGIN and COMMIT would be two more round trips). SQLite: one write transaction
+    # run on aiosqlite's connection itself, a trip to its thread per statement.
+    assert through_sqlalchemy == []
     histories = await job_store.history([job.id for job in claimed])
     assert all([a.outcome for a in h] == [AttemptOutcome.SUCCEEDED] for h in histories.values())
     assert await counts_from_counters(store_engine) == await counts_from_jobs(store_engine)
+
+
+async def test_results_whose_attempts_cannot_be_appended_leave_their_jobs_held(
+    job_store: SqlJobStore, store_engine: AsyncEngine
+) -> None:
+    first, second = await enqueue(job_store), await enqueue(job_store)
+    claimed = await job_store.claim("worker-1", 2, LEASE_5)
+    async with store_engine.begin() as conn:
+        # The attempt row the second job's result would append exists already, so the
+        # jobs' UPDATE succeeds and the attempts' INSERT fails after it.
+        seq = (await conn.execute(select(jobs.c.seq).where(jobs.c.id == second.id))).scalar()
+        await conn.execute(
+            attempts.insert().values(
+                job_id=second.id,
+                seq=seq + 1,
+                business_id=BUSINESS,
+                attempt=1,
+                started_at=now(),
+                outcome=AttemptOutcome.SUCCEEDED.value,
+            )
+        )
+    with pytest.raises(DBAPIError):
+        await job_store.record_results(
+            [WorkerResult(job, job.lease_token or "", *_ok(1.0)) for job in claimed]
+        )
+    # All or nothing: neither job was moved on, and the next write goes through.
+    for job in claimed:
+        held = await reread(job_store, job.id)
+        assert (held.status, held.lease_token) == (JobStatus.PROCESSING, job.lease_token)
+    assert (await job_store.history([first.id]))[first.id] == []
+    assert await counts_from_counters(store_engine) == await counts_from_jobs(store_engine)
+    by_id = {job.id: job for job in claimed}
+    assert await finish(job_store, by_id[first.id], succeeded())
+    assert (await reread(job_store, first.id)).status is JobStatus.COMPLETED
 
 
 def _ok(seconds: float) -> tuple[Decision, AttemptReport]:

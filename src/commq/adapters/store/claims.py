@@ -84,37 +84,25 @@ def _picked(ids: Select[Any], dialect: Dialect) -> Select[Any]:
     return select(picked.c.id)
 
 
-def claim_statement(
+def claim_on_driver(
     dialect: Dialect,
     worker_id: str,
     limit: int,
     lease: timedelta,
     business_id: str | None,
     skip_channels: Collection[Channel] = (),
-) -> tuple[Update, dict[str, Any]]:
+) -> tuple[DriverStatement, dict[str, Any]]:
     """Take up to ``limit`` due pending jobs, highest priority then oldest runAt.
 
     Jobs of ``skip_channels`` (channels whose providers are all down or paused)
     stay pending, so a worker does not claim what it could only give back.
-    Returns the statement and its bound values.
+    Returns the statement, compiled once per shape for the driver (driver_calls),
+    and its bound values.
     """
     one_business, skipped, params = _claim_shape(
         dialect, worker_id, limit, lease, business_id, skip_channels
     )
-    return _claim_template(dialect, one_business, skipped), params
-
-
-def claim_on_driver(
-    worker_id: str,
-    limit: int,
-    lease: timedelta,
-    business_id: str | None,
-    skip_channels: Collection[Channel] = (),
-) -> tuple[DriverStatement, dict[str, Any]]:
-    """PostgreSQL: ``claim_statement`` compiled once for the driver (driver_calls)."""
-    shape = _claim_shape("postgresql", worker_id, limit, lease, business_id, skip_channels)
-    one_business, skipped, params = shape
-    return _driver_claim(one_business, skipped), params
+    return _driver_claim(dialect, one_business, skipped), params
 
 
 def _claim_shape(
@@ -167,7 +155,8 @@ def _claim_template(dialect: Dialect, one_business: bool, skipped: tuple[str, ..
         if one_business:
             due = due.where(_c.business_id == bindparam("claim_business"))
         if skipped:
-            due = due.where(_c.channel.not_in(skipped))
+            # Literals: the statement is compiled once per set of channels skipped.
+            due = due.where(_c.channel.not_in([_literal(c) for c in skipped]))
         due = due.order_by(_c.priority.desc(), _c.run_at, _c.id).limit(limit)
         where = _c.id.in_(_picked(due, dialect)) & (_c.status == _PENDING)
     return (
@@ -186,9 +175,16 @@ def _claim_template(dialect: Dialect, one_business: bool, skipped: tuple[str, ..
     )
 
 
+def _literal(value: str) -> ColumnElement[str]:
+    # Only commq's own names (channel values) are written in: no quote to escape.
+    return literal_column(f"'{value}'", String())
+
+
 @cache
-def _driver_claim(one_business: bool, skipped: tuple[str, ...]) -> DriverStatement:
-    return DriverStatement.compile(_claim_template("postgresql", one_business, skipped))
+def _driver_claim(
+    dialect: Dialect, one_business: bool, skipped: tuple[str, ...]
+) -> DriverStatement:
+    return DriverStatement.compile(_claim_template(dialect, one_business, skipped), dialect)
 
 
 #: The claim's extra column: whether the job's recipient, as the database lowercases

@@ -40,12 +40,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from commq.adapters import fast_json
-from commq.adapters.store.driver_calls import (
-    as_sqlalchemy,
-    driver_connection,
-    fetch_all_postgresql,
-    refused,
-)
+from commq.adapters.store.driver_calls import fetch_all_postgresql, fetch_all_sqlite, refused
 from commq.adapters.store.engine import Transactions
 from commq.adapters.store.tables import JsonText, UtcDateTime, db_now
 from commq.adapters.store.wakeup import CHANNEL
@@ -272,13 +267,5 @@ async def _insert_postgresql(conn: AsyncConnection, rows: list[tuple[Any, ...]])
 async def _insert_sqlite(
     conn: AsyncConnection, rows: list[tuple[Any, ...]], lock: AbstractAsyncContextManager[Any]
 ) -> list[Any]:
-    statement = _sqlite_insert(len(rows))
     params = [value for row in rows for value in row]
-    driver = driver_connection(conn)
-    # The connection is in autocommit (engine.py leaves BEGIN to commq), so the single
-    # statement is its own transaction, committed before the call returns.
-    async with lock:
-        try:
-            return list(await driver.execute_fetchall(statement, params))
-        except Exception as error:
-            raise as_sqlalchemy(conn, error, statement, params, False) from error
+    return await fetch_all_sqlite(conn, _sqlite_insert(len(rows)), params, lock)

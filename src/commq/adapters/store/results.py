@@ -18,7 +18,8 @@ every transaction keeps so that counter locks never deadlock (see migration
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import timedelta
 from functools import cache
 from typing import Any
@@ -39,13 +40,12 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.selectable import NamedFromClause, TextualSelect
 
 from commq.adapters import fast_json
-from commq.adapters.store.driver_calls import DriverStatement
+from commq.adapters.store.driver_calls import DriverStatement, sqlite_transaction
 from commq.adapters.store.engine import Dialect
 from commq.adapters.store.tables import attempts, db_after, db_now, jobs
 from commq.application.ports import WorkerResult
@@ -207,6 +207,41 @@ def _pg_record_and_append() -> DriverStatement:
     return DriverStatement.compile(statement)
 
 
+@cache
+def _sqlite_record() -> DriverStatement:
+    return DriverStatement.compile(record_statement("sqlite"), "sqlite")
+
+
+@cache
+def _sqlite_append() -> DriverStatement:
+    """One ``attempts`` row, every column a value (its times converted on the way)."""
+    return DriverStatement.compile(insert(attempts), "sqlite")
+
+
+async def record_sqlite(
+    conn: AsyncConnection,
+    items: Sequence[WorkerResult],
+    write_lock: AbstractAsyncContextManager[Any],
+) -> set[str]:
+    """Apply ``items`` and append their attempts in one transaction; the job ids recorded.
+
+    Run on the driver (driver_calls): four trips to aiosqlite's thread (BEGIN, the
+    UPDATE, the attempts, COMMIT), where SQLAlchemy's execute made a dozen.
+    """
+    record, append = _sqlite_record(), _sqlite_append()
+    async with sqlite_transaction(conn, write_lock) as transaction:
+        returned = await transaction.fetch_all(record.text, record.bound(result_params(items)))
+        recorded = {row["id"]: row for row in record.read(returned)}
+        kept = [
+            append.bound(attempt_values(item, recorded[item.job.id]))
+            for item in items
+            if item.job.id in recorded
+        ]
+        if kept:
+            await transaction.execute_many(append.text, kept)
+    return set(recorded)
+
+
 async def record_postgresql(conn: AsyncConnection, items: Sequence[WorkerResult]) -> set[str]:
     """Apply ``items`` and append their attempts in one statement; the job ids recorded."""
     document = _document([_result_and_attempt_row(item) for item in items])
@@ -223,7 +258,7 @@ def _document(rows: list[dict[str, Any]]) -> str:
     return fast_json.dumps_text(rows)
 
 
-def attempt_values(item: WorkerResult, recorded: RowMapping) -> dict[str, Any]:
+def attempt_values(item: WorkerResult, recorded: Mapping[str, Any]) -> dict[str, Any]:
     """The ``attempts`` row of one recorded result (``recorded``: its RETURNING row)."""
     report, result = item.report, item.report.result
     return {

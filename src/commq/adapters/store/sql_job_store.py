@@ -7,7 +7,7 @@ changes nothing. Times that matter for scheduling come from the database clock.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Sequence
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +19,6 @@ from commq.adapters.store.claims import (
     ON_SUPPRESSION_LIST,
     RECLAIM_BATCH,
     claim_on_driver,
-    claim_statement,
     lost_attempt,
     reclaim_statement,
 )
@@ -27,10 +26,8 @@ from commq.adapters.store.engine import Transactions
 from commq.adapters.store.job_inserts import FreshJob, insert_jobs
 from commq.adapters.store.paging import encode_cursor, page_query
 from commq.adapters.store.results import (
-    attempt_values,
     record_postgresql,
-    record_statement,
-    result_params,
+    record_sqlite,
 )
 from commq.adapters.store.rows import (
     action_values,
@@ -160,19 +157,12 @@ class SqlJobStore:
     ) -> ClaimedJobs:
         if limit <= 0:
             return ClaimedJobs([])
-        dialect = self._tx.dialect
-        rows: Sequence[Mapping[str, Any]]
-        async with self._tx.write_one() as conn:
-            if dialect == "postgresql":  # the hottest statement: straight on the driver
-                on_driver, params = claim_on_driver(
-                    worker_id, limit, lease, business_id, skip_channels
-                )
-                rows = await on_driver.mappings(conn, params)
-            else:
-                statement, params = claim_statement(
-                    dialect, worker_id, limit, lease, business_id, skip_channels
-                )
-                rows = (await conn.execute(statement, params)).mappings().all()
+        # The hottest statement: straight on the driver, a statement of its own.
+        on_driver, params = claim_on_driver(
+            self._tx.dialect, worker_id, limit, lease, business_id, skip_channels
+        )
+        async with self._tx.on_driver() as conn:
+            rows = await on_driver.mappings(conn, params, self._tx.write_lock())
         # UPDATE ... RETURNING does not keep the inner ORDER BY.
         jobs = sorted(map(job_from_row, rows), key=lambda j: (-j.priority, j.run_at, j.id))
         unsuppressed = frozenset(
@@ -203,18 +193,11 @@ class SqlJobStore:
     async def record_results(self, results: Sequence[WorkerResult]) -> list[bool]:
         if not results:
             return []
-        dialect = self._tx.dialect
-        if dialect == "postgresql":
-            async with self._tx.write_one() as conn:
-                recorded_ids = await record_postgresql(conn, results)
-            return [r.job.id in recorded_ids for r in results]
-        async with self._tx.write() as conn:
-            statement = record_statement(dialect)
-            rows = (await conn.execute(statement, result_params(results))).mappings()
-            recorded = {row["id"]: row for row in rows}
-            kept = [attempt_values(r, recorded[r.job.id]) for r in results if r.job.id in recorded]
-            if kept:
-                await conn.execute(attempts.insert(), kept)
+        async with self._tx.on_driver() as conn:
+            if self._tx.dialect == "postgresql":
+                recorded = await record_postgresql(conn, results)
+            else:
+                recorded = await record_sqlite(conn, results, self._tx.write_lock())
         return [r.job.id in recorded for r in results]
 
     async def release(self, job_id: str, lease_token: str) -> bool:
