@@ -3,6 +3,7 @@
     python -m bench.once dispatch postgresql [--rounds 3]    # c: 20,000-job drain
     python -m bench.once d-over-c postgresql [--rounds 2]    # c, then d on a fresh 1M table
     python -m bench.once enqueue sqlite [--rounds 2] [--jobs 5000]
+    python -m bench.once http postgresql [--rounds 2]         # POST /jobs, 16 clients
     python -m bench.once http-batch sqlite [--rounds 2] [--requests 60]
 
 Each round runs on a throwaway database and prints one line. Run it in two trees one
@@ -46,22 +47,24 @@ def _enqueue(backend: str, jobs: int) -> str:
     return f"enqueue_single {single:,.0f} jobs/s, enqueue_batch {batch:,.0f} jobs/s"
 
 
-def _http_batch(backend: str, requests: int) -> str:
+def _http(backend: str, requests: int, batch: int) -> str:
     with database(backend, "once") as url:
         cq.prepare(url)
         with http_load.server(url) as (port, key):
-            rate = asyncio.run(http_load.http_enqueue(port, key, requests, 1000))
-    return f"http_enqueue_batch {rate:,.0f} jobs/s ({requests} requests, 16 clients)"
+            rate = asyncio.run(http_load.http_enqueue(port, key, requests, batch))
+    scenario = "http_enqueue_single" if batch == 1 else "http_enqueue_batch"
+    return f"{scenario} {rate:,.0f} jobs/s ({requests} requests, 16 clients)"
 
 
 def main(argv: list[str] | None = None) -> None:
     """Run the scenario ``--rounds`` times, a line each."""
     parser = argparse.ArgumentParser(prog="python -m bench.once", description=__doc__)
-    parser.add_argument("scenario", choices=("dispatch", "d-over-c", "enqueue", "http-batch"))
+    scenarios = ("dispatch", "d-over-c", "enqueue", "http", "http-batch")
+    parser.add_argument("scenario", choices=scenarios)
     parser.add_argument("backend", choices=("sqlite", "postgresql"))
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=FULL.singles)
-    parser.add_argument("--requests", type=int, default=FULL.batches)
+    parser.add_argument("--requests", type=int, help="default: the full run's count")
     args = parser.parse_args(argv)
     for round_ in range(1, args.rounds + 1):
         if args.scenario == "dispatch":
@@ -70,8 +73,10 @@ def main(argv: list[str] | None = None) -> None:
             line = _d_over_c(args.backend)
         elif args.scenario == "enqueue":
             line = _enqueue(args.backend, args.jobs)
+        elif args.scenario == "http":
+            line = _http(args.backend, args.requests or FULL.http_singles, 1)
         else:
-            line = _http_batch(args.backend, args.requests)
+            line = _http(args.backend, args.requests or FULL.batches, 1000)
         print(f"{args.backend} round {round_}: {line}", flush=True)
 
 
