@@ -156,13 +156,11 @@ async def fetch_all_sqlite(
     SQLite's write lock when it starts, as BEGIN IMMEDIATE would.
     """
     async with write_lock or nullcontext():
-        return list(
-            await _on_sqlite(conn, driver_connection(conn).execute_fetchall, statement, params)
-        )
+        return await SqliteDriver(conn).fetch_all(statement, params)
 
 
-class SqliteTransaction:
-    """Statements of one ``sqlite_transaction``, each one trip to aiosqlite's thread."""
+class SqliteDriver:
+    """Statements on ``conn``'s aiosqlite connection, each one trip to its thread."""
 
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
@@ -176,15 +174,19 @@ class SqliteTransaction:
         """Run one statement once per row of values."""
         await _on_sqlite(self._conn, self._driver.executemany, statement, rows)
 
+    async def rollback(self) -> None:
+        """Roll back the transaction under way, if any."""
+        await self._driver.rollback()
+
 
 @asynccontextmanager
 async def sqlite_transaction(
     conn: AsyncConnection, write_lock: AbstractAsyncContextManager[Any]
-) -> AsyncIterator[SqliteTransaction]:
+) -> AsyncIterator[SqliteDriver]:
     """BEGIN IMMEDIATE on ``conn``'s own driver connection, under the process's write
     lock; COMMIT when the block ends, ROLLBACK when it raises."""
     async with write_lock:
-        transaction = SqliteTransaction(conn)
+        transaction = SqliteDriver(conn)
         await transaction.fetch_all("BEGIN IMMEDIATE")
         try:
             yield transaction
@@ -192,7 +194,7 @@ async def sqlite_transaction(
             # A connection this fails on is dropped (StandingConnection) or reset by
             # the pool, which rolls back too.
             with contextlib.suppress(Exception):
-                await driver_connection(conn).rollback()
+                await transaction.rollback()
             raise
         await transaction.fetch_all("COMMIT")
 
