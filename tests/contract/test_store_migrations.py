@@ -69,7 +69,16 @@ def test_the_migrations_build_exactly_the_tables_the_code_uses(database_url: str
             differences = compare_metadata(MigrationContext.configure(conn), metadata)
     finally:
         engine.dispose()
+    if database_url.startswith("postgresql"):
+        # Migration 0009: there the jobs' delete trigger takes the attempts instead.
+        differences = [d for d in differences if _fk_name(d) != "fk_attempts_job_id_jobs"]
     assert differences == []
+
+
+def _fk_name(difference: object) -> str | None:
+    if isinstance(difference, tuple) and difference[0] == "add_fk":
+        return str(difference[1].name)
+    return None
 
 
 async def test_sqlite_connections_are_durable_and_enforce_foreign_keys(sqlite_url: str) -> None:
@@ -204,6 +213,36 @@ def test_the_index_and_trigger_changes_of_0007_and_0008_go_down_and_up(
         assert "SELECT j.channel" in _attempts_trigger_body(url)
 
 
+def test_0009_moves_the_attempts_cascade_into_the_delete_trigger_and_back(
+    empty_database_url: str,
+) -> None:
+    url = empty_database_url
+    postgresql = url.startswith("postgresql")
+    _alembic(url, (command.upgrade, "head"))
+    assert _attempts_foreign_keys(url) == (0 if postgresql else 1)
+    _alembic(url, (command.downgrade, "0008"))
+    assert _attempts_foreign_keys(url) == 1
+    if postgresql:
+        assert "attempts" not in _function_body(url, "commq_jobs_deleted")
+    _alembic(url, (command.upgrade, "head"))
+    check_schema(url)
+    if postgresql:
+        assert "DELETE FROM attempts" in _function_body(url, "commq_jobs_deleted")
+
+
+def _attempts_foreign_keys(url: str) -> int:
+    query = (
+        "SELECT count(*) FROM pg_constraint WHERE conrelid = 'attempts'::regclass AND contype = 'f'"
+        if url.startswith("postgresql")
+        else "SELECT count(*) FROM pragma_foreign_key_list('attempts')"
+    )
+    return int(str(_scalar(url, query)))
+
+
+def _function_body(url: str, name: str) -> str:
+    return str(_scalar(url, f"SELECT prosrc FROM pg_proc WHERE proname = '{name}'"))
+
+
 def _index_sql(url: str) -> str:
     query = (
         "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_jobs_business_communication'"
@@ -214,7 +253,7 @@ def _index_sql(url: str) -> str:
 
 
 def _attempts_trigger_body(url: str) -> str:
-    return str(_scalar(url, "SELECT prosrc FROM pg_proc WHERE proname = 'commq_attempts_inserted'"))
+    return _function_body(url, "commq_attempts_inserted")
 
 
 def _scalar(url: str, query: str) -> object:

@@ -259,7 +259,7 @@ async def _change(
     sources = [status.value for status in allowed_sources(action)]
     where = [*_one(job_id, business_id), _c.status.in_(sources)]
     if action is Action.DELETE:
-        statement: Any = delete(jobs).where(*where)  # attempts go by ON DELETE CASCADE
+        statement: Any = delete(jobs).where(*where)  # attempts go with it (migration 0009)
     else:
         statement = update(jobs).where(*where).values(**action_values(action))
     return (await conn.execute(statement.returning(*jobs.c))).mappings().first()

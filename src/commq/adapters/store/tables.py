@@ -223,6 +223,7 @@ _partial_index(
 attempts = Table(
     "attempts",
     metadata,
+    # On PostgreSQL the jobs' delete trigger takes the attempts instead (migration 0009).
     Column("job_id", String(36), ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True),
     Column("seq", Integer, primary_key=True),
     # Copied from the job so the per-business processing-time average needs no join.
