@@ -54,6 +54,18 @@ async def test_a_batch_comes_back_exactly_as_a_read_gives_it(job_store: SqlJobSt
     assert first.payload is not batch[0].payload  # the job's own copy, as a read gives
 
 
+async def test_payloads_orjson_cannot_write_come_back_equal(job_store: SqlJobStore) -> None:
+    # An int beyond 64 bits makes the payload's writer fall back to the stdlib.
+    payloads = [
+        {"big": 2**70, "text": _AWKWARD},
+        {"e": 1e16, "tiny": 5e-324, "neg": -0.0, "deep": [[{"x": None}]], "text": _AWKWARD},
+    ]
+    stored = await job_store.enqueue([new_job(payload=p) for p in payloads])
+    for item, payload in zip(stored, payloads, strict=True):
+        assert item.job.payload == payload
+        assert (await reread(job_store, item.job.id)).payload == payload
+
+
 async def test_an_enqueue_runs_no_transaction_of_its_own(
     job_store: SqlJobStore, store_engine: AsyncEngine
 ) -> None:

@@ -38,6 +38,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+from commq.adapters import fast_json
 from commq.domain.jobs import AttemptOutcome, JobStatus
 
 
@@ -78,8 +79,9 @@ class JsonText(TypeDecorator[Any]):
     cache_ok = True
 
     def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        # ensure_ascii: lone surrogates and the like cannot break the UTF-8 encoding.
-        return None if value is None else json.dumps(value, separators=(",", ":"))
+        # orjson: every enqueued job writes one (the stdlib took 5 us for a small payload,
+        # orjson 0.3); what orjson refuses (a lone surrogate) is written ASCII-escaped.
+        return None if value is None else fast_json.dumps_text(value)
 
     def process_result_value(self, value: str | None, dialect: Dialect) -> Any:
         return None if value is None else json.loads(value)
