@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 import psycopg
 import pytest
@@ -147,3 +147,28 @@ async def test_claims_run_on_the_standing_connections_driver(
     assert through_sqlalchemy == []
     assert sorted(job.id for job in claimed.jobs) == sorted(job.id for job in jobs)
     assert all(job.status is JobStatus.PROCESSING and job.lease_token for job in claimed.jobs)
+
+
+async def test_postgresql_sessions_run_in_utc_and_keep_the_urls_options(postgres_url: str) -> None:
+    plain = postgres_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(plain, autocommit=True) as admin:
+        name = admin.execute("SELECT current_database()").fetchone()
+        assert name is not None
+        admin.execute(f"ALTER DATABASE \"{name[0]}\" SET timezone = 'America/New_York'")
+    engine = make_engine(f"{postgres_url}?options=-c%20statement_timeout%3D7000")
+    try:
+        async with engine.connect() as conn:
+            zone, timeout = (
+                await conn.exec_driver_sql(
+                    "SELECT current_setting('TimeZone'), current_setting('statement_timeout')"
+                )
+            ).one()
+        store = SqlJobStore(engine)
+        await enqueue(store)
+        [job] = (await store.claim_to_send("w", 1, timedelta(seconds=30))).jobs
+    finally:
+        await engine.dispose()
+    assert (zone, timeout) == ("UTC", "7s")
+    # As psycopg reads them in a UTC session: no zone of the server's left to convert.
+    assert job.run_at.tzinfo is UTC and job.started_at is not None
+    assert job.started_at.tzinfo is UTC

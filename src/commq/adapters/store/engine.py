@@ -90,10 +90,28 @@ def make_engine(database_url: str) -> AsyncEngine:
         return engine
     # The pool holds a worker's claim, result and guard connections and a server's
     # concurrent requests without opening and closing overflow connections per burst.
-    engine = create_async_engine(url, pool_size=_PG_POOL_SIZE, max_overflow=_PG_MAX_OVERFLOW)
+    engine = create_async_engine(
+        url,
+        pool_size=_PG_POOL_SIZE,
+        max_overflow=_PG_MAX_OVERFLOW,
+        connect_args={"options": _utc_session(url)},
+    )
     event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
     _keep_a_standing_connection(engine)
     return engine
+
+
+def _utc_session(url: URL) -> str:
+    """The connection's ``options`` with the session's TimeZone set to UTC.
+
+    commq stores and reads UTC whatever the server's zone, and psycopg hands back
+    datetimes in ``timezone.utc`` itself only for a session in "UTC" (in "Etc/UTC",
+    a common server default, each one gets a ZoneInfo that every read converts
+    again). Options given in the database URL are kept.
+    """
+    given = url.query.get("options", "")
+    given = " ".join(given) if isinstance(given, tuple) else given
+    return f"{given} -c TimeZone=UTC".strip()
 
 
 def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
