@@ -10,7 +10,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from commq.adapters.store import SqlJobStore, make_engine
 from commq.domain.jobs import JobStatus
 
-from .support import BUSINESS, LEASE, OTHER_BUSINESS, enqueue, new_job, now, reread
+from .support import (
+    BUSINESS,
+    LEASE,
+    OTHER_BUSINESS,
+    claim_one,
+    enqueue,
+    finish,
+    new_job,
+    now,
+    reread,
+    retry_later,
+)
 
 
 async def test_claim_takes_highest_priority_then_oldest_run_at(job_store: SqlJobStore) -> None:
@@ -37,6 +48,20 @@ async def test_a_claimed_job_is_processing_under_a_fresh_lease(job_store: SqlJob
     assert timedelta(seconds=59) < lease < timedelta(seconds=61)
     assert await job_store.find_job(job.id, BUSINESS) == claimed
     assert await job_store.claim("worker-8", 5, LEASE) == []
+
+
+async def test_a_job_claimed_again_carries_every_field_a_read_gives(
+    job_store: SqlJobStore,
+) -> None:
+    job = await enqueue(
+        job_store, communication_id="c-1", idempotency_key="k-1", payload={"n": [1, {"x": None}]}
+    )
+    await finish(job_store, await claim_one(job_store), retry_later("421 busy"))
+    again = await claim_one(job_store)
+    assert again == await reread(job_store, job.id)
+    assert (again.attempts, again.last_error, again.provider) == (2, "421 busy", "smtp")
+    assert again.error_type is not None and again.communication_id == "c-1"
+    assert again.payload == {"n": [1, {"x": None}]} and again.idempotency_key == "k-1"
 
 
 async def test_scheduled_jobs_are_not_claimed_before_their_time(job_store: SqlJobStore) -> None:

@@ -11,7 +11,8 @@ Both compare against the database clock only (``db_now``), never this process's.
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass
 from datetime import timedelta
 from functools import cache
 from typing import Any
@@ -40,8 +41,18 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from commq.adapters.store.driver_calls import DriverStatement
 from commq.adapters.store.engine import Dialect
+from commq.adapters.store.rows import job_reader
 from commq.adapters.store.tables import db_after, db_now, jobs, sql_status
-from commq.domain.jobs import AttemptOutcome, Channel, ErrorType, JobStatus, duration_between
+from commq.application.ports import ClaimedJobs
+from commq.domain.jobs import (
+    AttemptOutcome,
+    Channel,
+    ErrorType,
+    Job,
+    JobStatus,
+    duration_between,
+)
+from commq.domain.suppression import key_is_ascii_lowercase
 
 #: The last error of a job whose worker stopped reporting before its lease ran out.
 LEASE_LOST_ERROR = "lease expired: the worker stopped reporting"
@@ -84,6 +95,42 @@ def _picked(ids: Select[Any], dialect: Dialect) -> Select[Any]:
     return select(picked.c.id)
 
 
+@dataclass(frozen=True, slots=True)
+class DriverClaim:
+    """A claim statement compiled for the driver, and how to read the jobs it returns."""
+
+    statement: DriverStatement
+    read_job: Callable[[Sequence[Any]], Job]
+    #: Positions in a returned row of the job's id, its recipient and ON_SUPPRESSION_LIST.
+    id_at: int
+    recipient_at: int
+    listed_at: int
+
+    @classmethod
+    def of(cls, statement: DriverStatement) -> DriverClaim:
+        """``statement``'s reader: each row's values by position, converted once."""
+        at = {name: i for i, name in enumerate(statement.names)}
+        return cls(
+            statement,
+            job_reader(statement.names, dict(statement.readers)),
+            at["id"],
+            at["recipient"],
+            at[ON_SUPPRESSION_LIST],
+        )
+
+    def claimed(self, rows: Sequence[Sequence[Any]]) -> ClaimedJobs:
+        """The claimed jobs of ``rows`` (raw driver rows) in claim order."""
+        # UPDATE ... RETURNING does not keep the inner ORDER BY.
+        jobs_read = sorted(map(self.read_job, rows), key=lambda j: (-j.priority, j.run_at, j.id))
+        id_at, recipient_at, listed_at = self.id_at, self.recipient_at, self.listed_at
+        unsuppressed = frozenset(
+            row[id_at]
+            for row in rows
+            if not row[listed_at] and key_is_ascii_lowercase(row[recipient_at])
+        )
+        return ClaimedJobs(jobs_read, unsuppressed)
+
+
 def claim_on_driver(
     dialect: Dialect,
     worker_id: str,
@@ -91,13 +138,13 @@ def claim_on_driver(
     lease: timedelta,
     business_id: str | None,
     skip_channels: Collection[Channel] = (),
-) -> tuple[DriverStatement, dict[str, Any]]:
+) -> tuple[DriverClaim, dict[str, Any]]:
     """Take up to ``limit`` due pending jobs, highest priority then oldest runAt.
 
     Jobs of ``skip_channels`` (channels whose providers are all down or paused)
     stay pending, so a worker does not claim what it could only give back.
-    Returns the statement, compiled once per shape for the driver (driver_calls),
-    and its bound values.
+    Returns the statement, compiled once per shape for the driver (driver_calls)
+    with its reader, and its bound values.
     """
     one_business, skipped, params = _claim_shape(
         dialect, worker_id, limit, lease, business_id, skip_channels
@@ -181,10 +228,9 @@ def _literal(value: str) -> ColumnElement[str]:
 
 
 @cache
-def _driver_claim(
-    dialect: Dialect, one_business: bool, skipped: tuple[str, ...]
-) -> DriverStatement:
-    return DriverStatement.compile(_claim_template(dialect, one_business, skipped), dialect)
+def _driver_claim(dialect: Dialect, one_business: bool, skipped: tuple[str, ...]) -> DriverClaim:
+    statement = _claim_template(dialect, one_business, skipped)
+    return DriverClaim.of(DriverStatement.compile(statement, dialect))
 
 
 #: The claim's extra column: whether the job's recipient, as the database lowercases

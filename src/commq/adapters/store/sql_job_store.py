@@ -16,7 +16,6 @@ from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from commq.adapters.store.claims import (
-    ON_SUPPRESSION_LIST,
     RECLAIM_BATCH,
     claim_on_driver,
     lost_attempt,
@@ -57,7 +56,6 @@ from commq.domain.jobs import (
 )
 from commq.domain.listing import MAX_PAGE_SIZE, JobFilter, PageRequest
 from commq.domain.outcomes import Decision
-from commq.domain.suppression import key_is_ascii_lowercase
 from commq.domain.transitions import Action, allowed_sources, check_action
 
 _c = jobs.c
@@ -158,19 +156,12 @@ class SqlJobStore:
         if limit <= 0:
             return ClaimedJobs([])
         # The hottest statement: straight on the driver, a statement of its own.
-        on_driver, params = claim_on_driver(
+        claim, params = claim_on_driver(
             self._tx.dialect, worker_id, limit, lease, business_id, skip_channels
         )
         async with self._tx.on_driver() as conn:
-            rows = await on_driver.mappings(conn, params, self._tx.write_lock())
-        # UPDATE ... RETURNING does not keep the inner ORDER BY.
-        jobs = sorted(map(job_from_row, rows), key=lambda j: (-j.priority, j.run_at, j.id))
-        unsuppressed = frozenset(
-            row["id"]
-            for row in rows
-            if not row[ON_SUPPRESSION_LIST] and key_is_ascii_lowercase(row["recipient"])
-        )
-        return ClaimedJobs(jobs, unsuppressed)
+            rows = await claim.statement.rows(conn, params, self._tx.write_lock())
+        return claim.claimed(rows)
 
     async def extend_leases(self, leases: Sequence[tuple[str, str]], lease: timedelta) -> set[str]:
         if not leases:
