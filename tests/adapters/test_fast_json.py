@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -46,3 +48,17 @@ def test_what_orjson_refuses_goes_through_the_stdlib_escaped() -> None:
     lone_surrogate = {"s": "\u00e9\ud800"}  # what json.loads makes of "\u00e9\ud800"
     assert fast_json.dumps(lone_surrogate) == b'{"s":"\\u00e9\\ud800"}'
     assert fast_json.dumps_text(lone_surrogate) == '{"s":"\\u00e9\\ud800"}'
+
+
+@pytest.mark.parametrize(
+    "at",
+    [
+        datetime(2026, 11, 28, 7, 36, 8, 67086, tzinfo=UTC),
+        datetime(2026, 11, 28, 7, 36, 8, tzinfo=UTC),  # no microseconds: none written
+        datetime(2026, 11, 28, 9, 0, tzinfo=timezone(timedelta(hours=2))),
+    ],
+)
+def test_aware_datetimes_are_written_as_their_isoformat_on_both_paths(at: datetime) -> None:
+    assert fast_json.dumps_text([at]) == f'["{at.isoformat()}"]'
+    # An int orjson refuses sends the whole document through the stdlib.
+    assert fast_json.dumps_text([at, 2**70]) == f'["{at.isoformat()}",{2**70}]'

@@ -87,13 +87,17 @@ class CircuitBreaker:
         """The circuit scope a job of ``business_id`` uses at ``provider``."""
         return business_id if provider in self._scoped else ANY_BUSINESS
 
+    def stale(self) -> bool:
+        """Whether the copy is older than ``refresh_every`` (``refresh`` would read)."""
+        return self._monotonic() - self._read_at >= self._refresh_every
+
     async def refresh(self, force: bool = False) -> None:
         """Read the shared circuits again if the copy is older than ``refresh_every``."""
-        if not force and self._monotonic() - self._read_at < self._refresh_every:
+        if not force and not self.stale():
             return
         # Single flight: the sends that found the copy stale together share one read.
         async with self._reading:
-            if not force and self._monotonic() - self._read_at < self._refresh_every:
+            if not force and not self.stale():
                 return
             reading = await self._store.read_circuits()
             self._circuits = {(c.provider, c.scope): c for c in reading.circuits}
@@ -121,7 +125,8 @@ class CircuitBreaker:
 
     async def admit(self, provider: str, scope: str, job_id: str | None = None) -> Admission:
         """SEND when closed; PROBE for the one job that probes a circuit due for it; else SKIP."""
-        await self.refresh()
+        if self.stale():  # every send asks: no coroutine when the copy is fresh
+            await self.refresh()
         wait = self.wait(provider, scope)
         if wait is None:
             return Admission.SEND
@@ -141,7 +146,8 @@ class CircuitBreaker:
         job_id: str | None = None,
     ) -> None:
         """Feed one send's result back; writes only when it changes what the circuit knows."""
-        await self.refresh()
+        if self.stale():
+            await self.refresh()
         signal = signal_of(result)
         known = self.circuit(provider, scope)
         if admission is not Admission.PROBE and _changes_nothing(known, signal):

@@ -197,7 +197,8 @@ class FailoverRoute:
         circuits = self._guards.circuits
         if circuits is None:
             return False
-        await circuits.refresh()
+        if circuits.stale():
+            await circuits.refresh()
         return circuits.wait(provider, scope) is not None
 
     async def _slot(self, provider: str) -> timedelta | None:

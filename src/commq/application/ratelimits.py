@@ -117,23 +117,30 @@ class SendSlots:
         self._read_at = float("-inf")
         self._reading = asyncio.Lock()
 
+    def stale(self) -> bool:
+        """Whether the copy is older than ``refresh_every`` (``refresh`` would read)."""
+        return self._monotonic() - self._read_at >= self._settings.refresh_every
+
     async def refresh(self, force: bool = False) -> None:
         """Read the shared pauses again if the copy is older than ``refresh_every``."""
-        if not force and self._monotonic() - self._read_at < self._settings.refresh_every:
+        if not force and not self.stale():
             return
         # Single flight: the sends that found the copy stale together share one read.
         async with self._reading:
-            now = self._monotonic()
-            if not force and now - self._read_at < self._settings.refresh_every:
+            if not force and not self.stale():
                 return
+            now = self._monotonic()
             pauses = await self._store.paused_providers()
             self._pauses = {p: now + left.total_seconds() for p, left in pauses.items()}
             self._read_at = now
 
     def paused_for(self, provider: str) -> timedelta:
         """How long ``provider`` is still paused by its own rate limit (zero: not paused)."""
-        left = self._pauses.get(provider, 0.0) - self._monotonic()
-        return timedelta(seconds=max(0.0, left))
+        return timedelta(seconds=self._paused_seconds(provider))
+
+    def _paused_seconds(self, provider: str) -> float:
+        until = self._pauses.get(provider)
+        return 0.0 if until is None else max(0.0, until - self._monotonic())
 
     async def pause(self, provider: str, delay: timedelta) -> None:
         """The provider asked us to wait (429): nobody sends to it for ``delay``."""
@@ -149,9 +156,12 @@ class SendSlots:
 
         Returns the delay instead when the wait would exceed ``max_wait``.
         """
-        await self.refresh()
+        if self.stale():  # every send asks: no coroutine when the copy is fresh
+            await self.refresh()
         limit = self._limits.get(provider)
         if limit is None:
+            if not self._paused_seconds(provider):
+                return None
             return await self._sit_out_pause(provider)
         queue = self._queues.setdefault(provider, _Queue())
         late = self._lateness(limit)

@@ -228,6 +228,9 @@ def _uuid7(ms: int, sequence: int, rand: int | None = None) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+_MILLISECOND = timedelta(milliseconds=1)
+
+
 def duration_between(start: datetime, end: datetime) -> int:
     """Whole milliseconds from start to end, never negative."""
-    return max(0, (end - start) // timedelta(milliseconds=1))
+    return max(0, (end - start) // _MILLISECOND)

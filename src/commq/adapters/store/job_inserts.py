@@ -258,9 +258,9 @@ async def _insert_postgresql(conn: AsyncConnection, rows: list[tuple[Any, ...]])
     if len(rows) == 1:
         statement, params = _PG_INSERT_ONE, list(rows[0])
     else:
-        # ISO text keeps the microseconds and the offset; None stays null (the db's now).
-        json_rows = [(*row[:-1], None if row[-1] is None else row[-1].isoformat()) for row in rows]
-        statement, params = _PG_INSERT_MANY, [fast_json.dumps_text(json_rows)]
+        # run_at is written as its isoformat (microseconds and offset kept); None stays
+        # null (the database's now).
+        statement, params = _PG_INSERT_MANY, [fast_json.dumps_text(rows)]
     return await fetch_all_postgresql(conn, statement, params)
 
 

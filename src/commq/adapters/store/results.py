@@ -103,8 +103,9 @@ def _result_and_attempt_row(item: WorkerResult) -> dict[str, Any]:
     report = item.report
     return {
         **_result_row(item),
-        "started_at": report.started_at.isoformat(),
-        "finished_at": report.finished_at.isoformat(),
+        # Written by fast_json as their isoformat (in C, where isoformat() was a call each).
+        "started_at": report.started_at,
+        "finished_at": report.finished_at,
         "duration_ms": duration_between(report.started_at, report.finished_at),
         "outcome": item.decision.attempt_outcome.value,
         "error": report.result.error,
