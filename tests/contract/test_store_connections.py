@@ -16,9 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commq.adapters.store import SqlJobStore, make_engine
 from commq.adapters.store.engine import Transactions
+from commq.adapters.store.sql_provider_store import SqlProviderStore
 from commq.domain.jobs import JobStatus
 
-from .support import enqueue, new_job
+from .support import BUSINESS, enqueue, new_job
 
 
 def _terminate_other_backends(url: str) -> int:
@@ -172,3 +173,29 @@ async def test_postgresql_sessions_run_in_utc_and_keep_the_urls_options(postgres
     # As psycopg reads them in a UTC session: no zone of the server's left to convert.
     assert job.run_at.tzinfo is UTC and job.started_at is not None
     assert job.started_at.tzinfo is UTC
+
+
+async def test_stats_and_circuits_are_read_on_the_driver(
+    job_store: SqlJobStore, store_engine: AsyncEngine
+) -> None:
+    await enqueue(job_store)
+    providers = SqlProviderStore(store_engine)
+    through_sqlalchemy: list[object] = []
+
+    def seen(*args: object) -> None:
+        through_sqlalchemy.append(args)
+
+    events = ("begin", "before_cursor_execute")
+    for name in events:
+        event.listen(store_engine.sync_engine, name, seen)
+    try:
+        everything = await job_store.stats(None)
+        one_business = await job_store.stats(BUSINESS)
+        reading = await providers.read_circuits()
+    finally:
+        for name in events:
+            event.remove(store_engine.sync_engine, name, seen)
+    # Compiled once per scope; SQLAlchemy's execute cost milliseconds of Python each.
+    assert through_sqlalchemy == []
+    assert everything.pending == one_business.pending == 1
+    assert reading.circuits == [] and reading.now.tzinfo is UTC

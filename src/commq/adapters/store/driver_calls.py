@@ -109,14 +109,19 @@ class DriverStatement:
 
     def read(self, rows: list[Any]) -> list[dict[str, Any]]:
         """Rows of this statement as ``mappings`` gives them."""
-        names, readers = self.names, self.readers
+        names = self.names
+        return [dict(zip(names, values, strict=True)) for values in self.values(rows)]
+
+    def values(self, rows: list[Any]) -> list[list[Any]]:
+        """Rows of this statement, each column read as SQLAlchemy reads it, by position."""
+        readers = self.readers
         out = []
         for row in rows:
             values = list(row)
             for i, read in readers:
                 if values[i] is not None:
                     values[i] = read(values[i])
-            out.append(dict(zip(names, values, strict=True)))
+            out.append(values)
         return out
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import ColumnElement, Select, Table, func, select
 from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy.sql.elements import BindParameter
 
 from commq.adapters.store.tables import attempt_rollups, db_after, job_counts, rollups
 from commq.domain.analytics import Bucket, Figures, GroupBy, HistoryQuery, bucket_floor
@@ -32,12 +33,16 @@ _GROUP_COLUMNS = {
 }
 
 
-def business_scope(table: Table, business_id: str | None) -> list[ColumnElement[bool]]:
+#: A business id, or the bound parameter a statement compiled once takes it as.
+Business = str | BindParameter[str]
+
+
+def business_scope(table: Table, business_id: Business | None) -> list[ColumnElement[bool]]:
     """No condition for every business, else that business only."""
     return [] if business_id is None else [table.c.business_id == business_id]
 
 
-def counts_statement(business_id: str | None) -> Select[Any]:
+def counts_statement(business_id: Business | None) -> Select[Any]:
     """Jobs by (channel, provider, status)."""
     c = job_counts.c
     return (
@@ -47,7 +52,7 @@ def counts_statement(business_id: str | None) -> Select[Any]:
     )
 
 
-def _sums(table: Table, grain: Bucket, business_id: str | None, *group: Any) -> Select[Any]:
+def _sums(table: Table, grain: Bucket, business_id: Business | None, *group: Any) -> Select[Any]:
     t = table.c
     figures = [func.sum(t[column]) for column in _FIELDS[table.name]]
     return (
@@ -57,17 +62,11 @@ def _sums(table: Table, grain: Bucket, business_id: str | None, *group: Any) -> 
     )
 
 
-async def recent_minutes(
-    conn: AsyncConnection, business_id: str | None, seconds: float
-) -> dict[datetime, Figures]:
-    """Figures per minute bucket that started at most ``seconds`` ago (database clock)."""
-    minutes: dict[datetime, Figures] = defaultdict(Figures)
-    for table in (rollups, attempt_rollups):
-        query = _sums(table, Bucket.MINUTE, business_id)
-        query = query.where(table.c.bucket_start >= db_after(-seconds))
-        for bucket_start, *sums in await conn.execute(query):
-            minutes[bucket_start] += _figures(table, sums)
-    return minutes
+def minutes_since(table: Table, business_id: Business | None, seconds: float) -> Select[Any]:
+    """The sums of ``table`` per minute bucket that started at most ``seconds`` ago
+    (database clock): the bucket's start, then one column per field of ``_FIELDS``."""
+    query = _sums(table, Bucket.MINUTE, business_id)
+    return query.where(table.c.bucket_start >= db_after(-seconds))
 
 
 async def history_sums(
@@ -88,5 +87,10 @@ async def history_sums(
 
 
 def _figures(table: Table, sums: list[Any]) -> Figures:
-    names = _FIELDS[table.name].values()
+    return figures_of(table.name, sums)
+
+
+def figures_of(table_name: str, sums: list[Any]) -> Figures:
+    """The Figures of one row of sums of the rollup table ``table_name``."""
+    names = _FIELDS[table_name].values()
     return Figures(**{name: int(value or 0) for name, value in zip(names, sums, strict=True)})

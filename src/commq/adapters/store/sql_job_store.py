@@ -131,8 +131,7 @@ class SqlJobStore:
         return found
 
     async def stats(self, business_id: str | None) -> QueueStats:
-        async with self._tx.read() as conn:
-            return await read_stats(conn, business_id)
+        return await read_stats(self._tx, business_id)
 
     async def claim(
         self,

@@ -14,18 +14,20 @@ exactly one audit event.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import timedelta
+from functools import cache
 from typing import Any
 
 from sqlalchemy import Float, select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from commq.adapters.store.engine import Transactions
+from commq.adapters.store.driver_calls import DriverStatement
+from commq.adapters.store.engine import Dialect, Transactions
 from commq.adapters.store.tables import audit_events, circuits, db_now, provider_rates
 from commq.application.ports import CircuitChange, CircuitReading, SlotGrant
 from commq.domain.circuit import ANY_BUSINESS, Circuit, CircuitState, transition_action
@@ -137,11 +139,13 @@ class SqlProviderStore:
     # ---- circuits
 
     async def read_circuits(self) -> CircuitReading:
-        # Workers read this a few times a second: no transaction around it. The
-        # clock is read after the rows, so no circuit looks changed in the future.
-        async with self._tx.read_one() as conn:
-            rows = (await conn.execute(circuits.select())).mappings().all()
-            now = (await conn.execute(select(db_now()))).scalar_one()
+        # Workers read this a few times a second, and every GET /stats: no transaction
+        # around it, on the driver (driver_calls). The clock is read after the rows, so
+        # no circuit looks changed in the future.
+        rows_read, clock = _read_statements(self._tx.dialect)
+        async with self._tx.on_driver() as conn:
+            rows = rows_read.read(await rows_read.rows(conn, {}))
+            [[now]] = clock.values(await clock.rows(conn, {}))
         return CircuitReading([_circuit(row) for row in rows], now)
 
     async def change_circuit(
@@ -170,7 +174,15 @@ class SqlProviderStore:
         return after
 
 
-def _circuit(row: RowMapping) -> Circuit:
+@cache
+def _read_statements(dialect: Dialect) -> tuple[DriverStatement, DriverStatement]:
+    return (
+        DriverStatement.compile(circuits.select(), dialect),
+        DriverStatement.compile(select(db_now()), dialect),
+    )
+
+
+def _circuit(row: Mapping[str, Any]) -> Circuit:
     return Circuit(
         provider=row["provider"],
         scope=row["scope"],
