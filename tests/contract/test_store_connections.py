@@ -18,6 +18,7 @@ from commq.adapters.store import SqlJobStore, make_engine
 from commq.adapters.store.engine import Transactions
 from commq.adapters.store.sql_provider_store import SqlProviderStore
 from commq.domain.jobs import JobStatus
+from commq.domain.listing import JobFilter, ListOrder, PageRequest
 
 from .support import BUSINESS, enqueue, new_job
 
@@ -175,11 +176,12 @@ async def test_postgresql_sessions_run_in_utc_and_keep_the_urls_options(postgres
     assert job.started_at.tzinfo is UTC
 
 
-async def test_stats_and_circuits_are_read_on_the_driver(
+async def test_stats_lists_and_circuits_are_read_on_the_driver(
     job_store: SqlJobStore, store_engine: AsyncEngine
 ) -> None:
-    await enqueue(job_store)
+    first, second = await enqueue(job_store), await enqueue(job_store)
     providers = SqlProviderStore(store_engine)
+    where = JobFilter(business_id=BUSINESS, status=JobStatus.PENDING)
     through_sqlalchemy: list[object] = []
 
     def seen(*args: object) -> None:
@@ -192,10 +194,13 @@ async def test_stats_and_circuits_are_read_on_the_driver(
         everything = await job_store.stats(None)
         one_business = await job_store.stats(BUSINESS)
         reading = await providers.read_circuits()
+        page = await job_store.list_jobs(where, PageRequest(ListOrder.DUE, limit=1))
+        rest = await job_store.list_jobs(where, PageRequest(ListOrder.DUE, 1, page.next_cursor))
     finally:
         for name in events:
             event.remove(store_engine.sync_engine, name, seen)
     # Compiled once per scope; SQLAlchemy's execute cost milliseconds of Python each.
     assert through_sqlalchemy == []
-    assert everything.pending == one_business.pending == 1
+    assert everything.pending == one_business.pending == 2
+    assert [job.id for job in (*page.items, *rest.items)] == [first.id, second.id]
     assert reading.circuits == [] and reading.now.tzinfo is UTC

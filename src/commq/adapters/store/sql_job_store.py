@@ -23,7 +23,7 @@ from commq.adapters.store.claims import (
 )
 from commq.adapters.store.engine import Transactions
 from commq.adapters.store.job_inserts import FreshJob, insert_jobs
-from commq.adapters.store.paging import encode_cursor, page_query
+from commq.adapters.store.paging import encode_cursor, page_on_driver
 from commq.adapters.store.results import (
     record_postgresql,
     record_sqlite,
@@ -109,11 +109,12 @@ class SqlJobStore:
 
     async def list_jobs(self, where: JobFilter, page: PageRequest) -> Page:
         limit = max(1, min(page.limit, MAX_PAGE_SIZE))
-        query = page_query(where, page.order, page.cursor, limit)
-        async with self._tx.read() as conn:
-            rows = (await conn.execute(query)).mappings().all()
-        cursor = encode_cursor(page.order, rows[limit - 1]) if len(rows) > limit else None
-        return Page([job_from_row(r) for r in rows[:limit]], cursor)
+        on_driver, params = page_on_driver(self._tx.dialect, where, page.order, page.cursor, limit)
+        async with self._tx.on_driver() as conn:
+            rows = await on_driver.statement.rows(conn, params)
+        found = [on_driver.read_job(row) for row in rows[:limit]]
+        cursor = encode_cursor(page.order, found[-1]) if len(rows) > limit else None
+        return Page(found, cursor)
 
     async def history(self, job_ids: Sequence[str]) -> dict[str, list[Attempt]]:
         found: dict[str, list[Attempt]] = {job_id: [] for job_id in job_ids}
