@@ -10,13 +10,15 @@ from datetime import UTC, timedelta
 
 import psycopg
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import Integer, event, func, literal, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commq.adapters.store import SqlJobStore, make_engine
+from commq.adapters.store.driver_calls import DriverStatement, fetch_each
 from commq.adapters.store.engine import Transactions
 from commq.adapters.store.sql_provider_store import SqlProviderStore
+from commq.adapters.store.tables import jobs
 from commq.domain.jobs import JobStatus
 from commq.domain.listing import JobFilter, ListOrder, PageRequest
 
@@ -204,3 +206,29 @@ async def test_stats_lists_and_circuits_are_read_on_the_driver(
     assert everything.pending == one_business.pending == 2
     assert [job.id for job in (*page.items, *rest.items)] == [first.id, second.id]
     assert reading.circuits == [] and reading.now.tzinfo is UTC
+
+
+async def test_statements_fetched_together_answer_in_order_and_fail_as_sqlalchemys(
+    database_url: str,
+) -> None:
+    engine = make_engine(database_url)
+    dialect = "postgresql" if database_url.startswith("postgresql") else "sqlite"
+    one = DriverStatement.compile(select(literal(1, Integer()).label("n")), dialect)
+    rows = DriverStatement.compile(select(jobs.c.id).order_by(jobs.c.id), dialect)
+    broken = DriverStatement.compile(select(func.nonexistent_function()), dialect)
+    store = SqlJobStore(engine)
+    made = sorted([(await enqueue(store)).id, (await enqueue(store)).id])
+    tx = Transactions(engine)
+    try:
+        async with tx.on_driver() as conn:
+            first, second, third = await fetch_each(conn, [(one, {}), (rows, {}), (one, {})])
+        with pytest.raises(DBAPIError):
+            async with tx.on_driver() as conn:
+                await fetch_each(conn, [(one, {}), (broken, {}), (one, {})])
+        async with tx.on_driver() as conn:  # the next caller gets a working connection
+            [again] = await fetch_each(conn, [(one, {})])
+    finally:
+        await engine.dispose()
+    assert [list(r) for r in first] == [[1]] == [list(r) for r in third]
+    assert [row[0] for row in second] == made
+    assert [list(r) for r in again] == [[1]]

@@ -14,7 +14,7 @@ connection left mid-transaction is not pooled again.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
@@ -143,6 +143,34 @@ async def fetch_all_postgresql(conn: AsyncConnection, statement: str, params: An
         raise as_sqlalchemy(conn, error, statement, params, driver.broken) from error
     finally:
         # Broken, or interrupted mid-statement (cancelled): not fit for the pool.
+        if driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            await conn.invalidate()
+
+
+async def fetch_each(
+    conn: AsyncConnection, statements: Sequence[tuple[DriverStatement, dict[str, Any]]]
+) -> list[list[Any]]:
+    """Run each (statement, values) as a statement of its own; the rows of each, in order.
+
+    On PostgreSQL in one pipeline: the statements go out together and their answers
+    come back together, one round trip where each statement was one.
+    """
+    if not statements or statements[0][0].dialect == "sqlite":
+        return [await statement.rows(conn, params) for statement, params in statements]
+    driver: psycopg.AsyncConnection[Any] = driver_connection(conn)
+    text, values = "", None
+    try:
+        async with driver.pipeline():
+            cursors = []
+            for statement, params in statements:
+                text, values = statement.text, statement.bound(params)
+                cursor = driver.cursor()
+                await cursor.execute(text, values)
+                cursors.append(cursor)
+            return [await cursor.fetchall() for cursor in cursors]
+    except Exception as error:
+        raise as_sqlalchemy(conn, error, text, values, driver.broken) from error
+    finally:
         if driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             await conn.invalidate()
 

@@ -26,7 +26,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.functions import FunctionElement
 
-from commq.adapters.store.driver_calls import DriverStatement
+from commq.adapters.store.driver_calls import DriverStatement, fetch_each
 from commq.adapters.store.engine import Dialect, Transactions
 from commq.adapters.store.tables import audit_events, circuits, db_now, provider_rates
 from commq.application.ports import CircuitChange, CircuitReading, SlotGrant
@@ -144,9 +144,9 @@ class SqlProviderStore:
         # no circuit looks changed in the future.
         rows_read, clock = _read_statements(self._tx.dialect)
         async with self._tx.on_driver() as conn:
-            rows = rows_read.read(await rows_read.rows(conn, {}))
-            [[now]] = clock.values(await clock.rows(conn, {}))
-        return CircuitReading([_circuit(row) for row in rows], now)
+            stored, at = await fetch_each(conn, [(rows_read, {}), (clock, {})])
+        [[now]] = clock.values(at)
+        return CircuitReading([_circuit(row) for row in rows_read.read(stored)], now)
 
     async def change_circuit(
         self, provider: str, scope: str, change: CircuitChange, actor: str, job_id: str | None
