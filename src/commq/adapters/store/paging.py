@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Integer, Text, and_, bindparam, func, tuple_
@@ -176,7 +176,9 @@ def page_on_driver(
     return _driver_page(dialect, _Shape.of(where), order, cursor is not None), params
 
 
-@cache
+# Bounded: the shapes a deployment's dashboards and clients use are few, the possible
+# ones (filters x statuses x orders) thousands.
+@lru_cache(maxsize=256)
 def _driver_page(dialect: Dialect, shape: _Shape, order: ListOrder, resumed: bool) -> DriverPage:
     keyset = _KEYSETS[order]
     query = jobs.select().where(*_conditions(shape, lambda name, kind: bindparam(name, type_=kind)))
