@@ -62,3 +62,11 @@ def test_aware_datetimes_are_written_as_their_isoformat_on_both_paths(at: dateti
     assert fast_json.dumps_text([at]) == f'["{at.isoformat()}"]'
     # An int orjson refuses sends the whole document through the stdlib.
     assert fast_json.dumps_text([at, 2**70]) == f'["{at.isoformat()}",{2**70}]'
+
+
+@given(_documents(_SCALARS | _FLOATS | st.integers(-(2**80), 2**80)))
+def test_what_dumps_and_read_reads_is_what_the_stdlib_reads_of_its_text(value: Any) -> None:
+    text, read = fast_json.dumps_and_read(value)
+    assert text == fast_json.dumps_text(value)
+    assert read == json.loads(text)
+    assert repr(read) == repr(json.loads(text))  # ints stay ints, -0.0 stays -0.0

@@ -17,8 +17,8 @@ statement itself does:
 
 One statement is atomic on both, so a batch is still stored all or nothing. Only
 what the database decides comes back (``run_at``, ``created_at``, ``updated_at`` of
-the rows inserted); the rest of each Job is what the caller gave, its payload
-decoded from the stored text exactly as a read would. Driver errors are raised as
+the rows inserted); the rest of each Job is what the caller gave, its payload as
+a read of the stored text gives it (``fast_json.dumps_and_read``). Driver errors are raised as
 SQLAlchemy's (``IntegrityError``, ...), like those of every other store call.
 
 One-job enqueues made at the same time share a statement (group commit, below).
@@ -42,14 +42,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from commq.adapters import fast_json
 from commq.adapters.store.driver_calls import fetch_all_postgresql, fetch_all_sqlite, refused
 from commq.adapters.store.engine import Transactions
-from commq.adapters.store.tables import JsonText, UtcDateTime, db_now
+from commq.adapters.store.tables import UtcDateTime, db_now
 from commq.adapters.store.wakeup import CHANNEL
 from commq.application.group_commit import GroupCommit
 from commq.domain.jobs import Job, JobStatus, NewJob, new_job_id
 
-_PAYLOAD = JsonText()
-# JsonText reads and writes alike on every dialect; it still wants one.
-_ANY_DIALECT = sqlite.dialect()
 _TIME = UtcDateTime()
 
 # The values each new row takes from its caller, in the order the statements bind them.
@@ -113,16 +110,18 @@ class FreshJob:
     id: str
     job: NewJob
     payload: str
+    #: The payload as a read of ``payload`` gives it: the stored job's own copy.
+    payload_read: Any
 
     @classmethod
     def of(cls, job: NewJob) -> FreshJob:
         """A new id (a UUIDv7, made now) and the stored payload text of ``job``."""
         try:
-            payload = _PAYLOAD.process_bind_param(job.payload, _ANY_DIALECT)
+            # What JsonText writes, and what its read of that gives.
+            payload, payload_read = fast_json.dumps_and_read(job.payload)
         except (TypeError, ValueError) as error:  # not JSON
             raise refused(error) from error
-        assert payload is not None, "a job always has a payload"
-        return cls(new_job_id(), job, payload)
+        return cls(new_job_id(), job, payload, payload_read)
 
     def given(self, dialect: Dialect) -> tuple[Any, ...]:
         """The row's values in the order of ``_GIVEN``, then the requested run_at (or None)."""
@@ -148,7 +147,7 @@ class FreshJob:
             business_id=job.business_id,
             channel=job.channel,
             recipient=job.recipient,
-            payload=_PAYLOAD.process_result_value(self.payload, _ANY_DIALECT),
+            payload=self.payload_read,
             status=JobStatus.PENDING,
             priority=job.priority,
             attempts=0,
