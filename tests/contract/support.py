@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Table, func, select
+from sqlalchemy import Table, event, func, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commq.adapters.store import SqlJobStore
@@ -113,3 +115,23 @@ async def count_rows(engine: AsyncEngine, table: Table, **equal: Any) -> int:
     query = query.where(*(table.c[name] == value for name, value in equal.items()))
     async with engine.connect() as conn:
         return int((await conn.execute(query)).scalar_one())
+
+
+@contextmanager
+def sqlalchemy_calls(
+    engine: AsyncEngine, events: tuple[str, ...] = ("begin", "before_cursor_execute")
+) -> Iterator[list[object]]:
+    """Every ``events`` of SQLAlchemy's on ``engine`` inside the block (none: the block
+    ran on the driver alone)."""
+    seen: list[object] = []
+
+    def note(*args: object) -> None:
+        seen.append(args)
+
+    for name in events:
+        event.listen(engine.sync_engine, name, note)
+    try:
+        yield seen
+    finally:
+        for name in events:
+            event.remove(engine.sync_engine, name, note)

@@ -22,7 +22,7 @@ from commq.adapters.store.tables import jobs
 from commq.domain.jobs import JobStatus
 from commq.domain.listing import JobFilter, ListOrder, PageRequest
 
-from .support import BUSINESS, enqueue, new_job
+from .support import BUSINESS, enqueue, new_job, sqlalchemy_calls
 
 
 def _terminate_other_backends(url: str) -> int:
@@ -133,19 +133,9 @@ async def test_claims_run_on_the_standing_connections_driver(
     await enqueue(job_store)
     await job_store.claim_to_send("w", 10, timedelta(seconds=30))  # opens it
     jobs = [await enqueue(job_store) for _ in range(3)]
-    through_sqlalchemy: list[object] = []
-
-    def seen(*args: object) -> None:
-        through_sqlalchemy.append(args)
-
     events = ("checkout", "begin", "before_cursor_execute")
-    for name in events:
-        event.listen(store_engine.sync_engine, name, seen)
-    try:
+    with sqlalchemy_calls(store_engine, events) as through_sqlalchemy:
         claimed = await job_store.claim_to_send("w", 10, timedelta(seconds=30))
-    finally:
-        for name in events:
-            event.remove(store_engine.sync_engine, name, seen)
     # One statement of its own on the driver: on SQLite one trip to aiosqlite's thread,
     # where SQLAlchemy's checkout, BEGIN, cursor calls and COMMIT made nine.
     assert through_sqlalchemy == []
@@ -184,23 +174,12 @@ async def test_stats_lists_and_circuits_are_read_on_the_driver(
     first, second = await enqueue(job_store), await enqueue(job_store)
     providers = SqlProviderStore(store_engine)
     where = JobFilter(business_id=BUSINESS, status=JobStatus.PENDING)
-    through_sqlalchemy: list[object] = []
-
-    def seen(*args: object) -> None:
-        through_sqlalchemy.append(args)
-
-    events = ("begin", "before_cursor_execute")
-    for name in events:
-        event.listen(store_engine.sync_engine, name, seen)
-    try:
+    with sqlalchemy_calls(store_engine) as through_sqlalchemy:
         everything = await job_store.stats(None)
         one_business = await job_store.stats(BUSINESS)
         reading = await providers.read_circuits()
         page = await job_store.list_jobs(where, PageRequest(ListOrder.DUE, limit=1))
         rest = await job_store.list_jobs(where, PageRequest(ListOrder.DUE, 1, page.next_cursor))
-    finally:
-        for name in events:
-            event.remove(store_engine.sync_engine, name, seen)
     # Compiled once per scope; SQLAlchemy's execute cost milliseconds of Python each.
     assert through_sqlalchemy == []
     assert everything.pending == one_business.pending == 2

@@ -7,7 +7,7 @@ from dataclasses import replace
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,6 +32,7 @@ from .support import (
     report,
     reread,
     retry_later,
+    sqlalchemy_calls,
     succeeded,
 )
 
@@ -245,21 +246,10 @@ async def test_a_batch_is_recorded_on_the_driver_without_sqlalchemys_transaction
     for _ in range(3):
         await enqueue(job_store)
     claimed = await job_store.claim("worker-1", 3, LEASE_5)
-    through_sqlalchemy: list[object] = []
-
-    def seen(*args: object) -> None:
-        through_sqlalchemy.append(args)
-
-    events = ("begin", "before_cursor_execute")
-    for name in events:
-        event.listen(store_engine.sync_engine, name, seen)
-    try:
+    with sqlalchemy_calls(store_engine) as through_sqlalchemy:
         recorded = await job_store.record_results(
             [WorkerResult(job, job.lease_token or "", *_ok(2.0)) for job in claimed]
         )
-    finally:
-        for name in events:
-            event.remove(store_engine.sync_engine, name, seen)
     assert recorded == [True, True, True]
     # PostgreSQL: one autocommit statement updates the jobs and appends their attempts
     # (BEGIN and COMMIT would be two more round trips). SQLite: one write transaction

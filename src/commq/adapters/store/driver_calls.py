@@ -135,16 +135,10 @@ def _positions(compiled: Compiled) -> tuple[tuple[str, Callable[[Any], Any] | No
 
 async def fetch_all_postgresql(conn: AsyncConnection, statement: str, params: Any) -> list[Any]:
     """Run ``statement`` (psycopg placeholders) on ``conn``'s psycopg connection; its rows."""
-    driver: psycopg.AsyncConnection[Any] = driver_connection(conn)
-    try:
+    async with _on_postgresql(conn) as (driver, running):
+        running.text, running.params = statement, params
         cursor = await driver.execute(statement, params)
         return await cursor.fetchall()
-    except Exception as error:
-        raise as_sqlalchemy(conn, error, statement, params, driver.broken) from error
-    finally:
-        # Broken, or interrupted mid-statement (cancelled): not fit for the pool.
-        if driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
-            await conn.invalidate()
 
 
 async def fetch_each(
@@ -157,20 +151,36 @@ async def fetch_each(
     """
     if not statements or statements[0][0].dialect == "sqlite":
         return [await statement.rows(conn, params) for statement, params in statements]
+    async with _on_postgresql(conn) as (driver, running), driver.pipeline():
+        cursors = []
+        for statement, params in statements:
+            running.text, running.params = statement.text, statement.bound(params)
+            cursor = driver.cursor()
+            await cursor.execute(running.text, running.params)
+            cursors.append(cursor)
+        return [await cursor.fetchall() for cursor in cursors]
+
+
+class _Running:
+    """The statement last sent, named in the error if the call fails."""
+
+    text = ""
+    params: Any = None
+
+
+@asynccontextmanager
+async def _on_postgresql(
+    conn: AsyncConnection,
+) -> AsyncIterator[tuple[psycopg.AsyncConnection[Any], _Running]]:
+    """``conn``'s psycopg connection; its errors raised as SQLAlchemy's."""
     driver: psycopg.AsyncConnection[Any] = driver_connection(conn)
-    text, values = "", None
+    running = _Running()
     try:
-        async with driver.pipeline():
-            cursors = []
-            for statement, params in statements:
-                text, values = statement.text, statement.bound(params)
-                cursor = driver.cursor()
-                await cursor.execute(text, values)
-                cursors.append(cursor)
-            return [await cursor.fetchall() for cursor in cursors]
+        yield driver, running
     except Exception as error:
-        raise as_sqlalchemy(conn, error, text, values, driver.broken) from error
+        raise as_sqlalchemy(conn, error, running.text, running.params, driver.broken) from error
     finally:
+        # Broken, or interrupted mid-statement (cancelled): not fit for the pool.
         if driver.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
             await conn.invalidate()
 

@@ -82,12 +82,8 @@ async def history_sums(
         )
         for bucket_start, *rest in await conn.execute(statement):
             name = rest.pop(0) if group else None
-            found[(name or None, bucket_start)] += _figures(table, rest)
+            found[(name or None, bucket_start)] += figures_of(table.name, rest)
     return dict(found)
-
-
-def _figures(table: Table, sums: list[Any]) -> Figures:
-    return figures_of(table.name, sums)
 
 
 def figures_of(table_name: str, sums: list[Any]) -> Figures:
