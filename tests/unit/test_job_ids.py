@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from commq.domain.jobs import duration_between, new_job_id
+from commq.domain.jobs import duration_between, new_job_id, new_job_ids
 
 SETTINGS = settings(max_examples=100, deadline=None, database=None)
 
@@ -124,3 +124,46 @@ def test_every_id_has_random_bits_of_its_own_across_refills_of_the_pool() -> Non
     random_bits = {u.int & ((1 << 62) - 1) for u in ids}
     assert len(random_bits) == len(ids)
     assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in ids)
+
+
+# --- ids made together (a batch enqueue) ---------------------------------------
+
+
+def test_ids_made_together_are_canonical_version_7_ids_of_the_current_millisecond() -> None:
+    before = time.time_ns() // 1_000_000
+    ids = new_job_ids(1000)
+    after = time.time_ns() // 1_000_000
+
+    parsed = [uuid.UUID(job_id) for job_id in ids]
+    assert [str(u) for u in parsed] == ids
+    assert all(u.version == 7 and u.variant == uuid.RFC_4122 for u in parsed)
+    # More than 4,096 in one millisecond borrow the next ones, as one at a time does.
+    assert all(before <= u.int >> 80 <= after + 1 for u in parsed)
+
+
+def test_ids_made_together_sort_in_order_between_ids_made_before_and_after() -> None:
+    ids = [new_job_id(), *new_job_ids(3), new_job_id(), *new_job_ids(9000), new_job_id()]
+
+    assert ids == sorted(ids)
+    assert len(set(ids)) == len(ids)
+
+
+def test_ids_made_together_past_a_millisecond_s_4096_borrow_the_next_millisecond() -> None:
+    ids = [uuid.UUID(job_id) for job_id in new_job_ids(3 * 4096)]
+    sequences = [(u.int >> 64) & 0xFFF for u in ids]
+    milliseconds = [u.int >> 80 for u in ids]
+
+    assert len(set(milliseconds)) >= 3
+    assert all(0 <= s <= 0xFFF for s in sequences)
+    assert [u.int >> 64 for u in ids] == sorted(u.int >> 64 for u in ids)
+
+
+def test_ids_made_together_each_have_random_bits_of_their_own() -> None:
+    ids = [uuid.UUID(job_id) for job_id in new_job_ids(3 * 512 + 7) + new_job_ids(600)]
+    random_bits = {u.int & ((1 << 62) - 1) for u in ids}
+
+    assert len(random_bits) == len(ids)
+
+
+def test_no_ids_asked_for_none_made() -> None:
+    assert new_job_ids(0) == []

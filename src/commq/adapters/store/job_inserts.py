@@ -45,7 +45,7 @@ from commq.adapters.store.engine import Transactions
 from commq.adapters.store.tables import UtcDateTime, db_now
 from commq.adapters.store.wakeup import CHANNEL
 from commq.application.group_commit import GroupCommit
-from commq.domain.jobs import Job, JobStatus, NewJob, new_job_id
+from commq.domain.jobs import Job, JobStatus, NewJob, new_job_ids
 
 _TIME = UtcDateTime()
 
@@ -114,14 +114,18 @@ class FreshJob:
     payload_read: Any
 
     @classmethod
-    def of(cls, job: NewJob) -> FreshJob:
-        """A new id (a UUIDv7, made now) and the stored payload text of ``job``."""
+    def all(cls, jobs: Sequence[NewJob]) -> list[FreshJob]:
+        """Each of ``jobs`` with a new id (UUIDv7s made now, in order) and its stored payload."""
         try:
             # What JsonText writes, and what its read of that gives.
-            payload, payload_read = fast_json.dumps_and_read(job.payload)
+            payloads = [fast_json.dumps_and_read(job.payload) for job in jobs]
         except (TypeError, ValueError) as error:  # not JSON
             raise refused(error) from error
-        return cls(new_job_id(), job, payload, payload_read)
+        ids = new_job_ids(len(jobs))
+        return [
+            cls(job_id, job, payload, read)
+            for job_id, job, (payload, read) in zip(ids, jobs, payloads, strict=True)
+        ]
 
     def given(self, dialect: Dialect) -> tuple[Any, ...]:
         """The row's values in the order of ``_GIVEN``, then the requested run_at (or None)."""

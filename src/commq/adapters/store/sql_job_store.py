@@ -73,7 +73,7 @@ class SqlJobStore:
     async def enqueue(self, new_jobs: Sequence[NewJob]) -> list[Enqueued]:
         if not new_jobs:
             return []
-        fresh = [FreshJob.of(job) for job in new_jobs]
+        fresh = FreshJob.all(new_jobs)
         created = await self._insert_new(fresh)
         replayed = await self._by_idempotency_key(fresh, created)
         return [
