@@ -15,6 +15,8 @@ from commq.domain.jobs import Channel, NewJob
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_ATTEMPTS_LIMIT = 100
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+# Built once: json.dumps with options builds an encoder per call, a third of the check.
+_SIZING = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 
 def validate_new_job(job: NewJob, prefix: str = "") -> None:
@@ -44,7 +46,7 @@ def _check_recipient(channel: Channel, recipient: str, field: str) -> None:
 
 def _check_payload(channel: Channel, payload: dict[str, Any], field: str) -> None:
     try:
-        size = len(json.dumps(payload, ensure_ascii=False, allow_nan=False).encode())
+        size = len(_SIZING.encode(payload).encode())
     except (ValueError, TypeError):
         raise InvalidJobError("payload must be plain JSON (no NaN or Infinity)", field) from None
     if size > MAX_PAYLOAD_BYTES:
