@@ -1,7 +1,9 @@
 """A commq worker in its own process, as `commq worker` runs it, with a no-op provider.
 
 ``python -m bench.worker_proc drain URL MAX_SECONDS``: work until nothing is due (or
-stop claiming after MAX_SECONDS), then print one JSON line {"sent", "seconds", "rss_mb"}.
+stop claiming after MAX_SECONDS), then print one JSON line {"sent", "seconds", "rss_mb",
+"gc_seconds", "gc_collections"} (the garbage collector's time and collections by
+generation over the whole process, start-up included).
 ``python -m bench.worker_proc latency URL N TIMEOUT``: print "ready" once idle and
 listening, then stop after N sends (or TIMEOUT s) and print {"delays_ms": [...], "rss_mb"}.
 
@@ -12,6 +14,7 @@ default settings (concurrency 100, claim batch 100, 60 s lease, LISTEN/NOTIFY on
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import sys
 import time
@@ -19,11 +22,33 @@ from collections.abc import Callable
 
 from bench.workload import NoopSender, StampingSender, peak_rss_mb, settings_for, use_sender
 from commq.entrypoints.bootstrap import Container, build
+from commq.entrypoints.runtime import settle_garbage_collector
+
+
+class _CollectorTime:
+    """Seconds the cyclic garbage collector ran, and its collections by generation."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+        gc.callbacks.append(self._on_collection)
+
+    def _on_collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+            return
+        self.seconds += time.perf_counter() - self._started
+        self.collections[info["generation"]] += 1
+
+
+_COLLECTOR = _CollectorTime()
 
 
 async def _container(url: str, sender: NoopSender) -> Container:
     container = await build(settings_for(url))
     use_sender(container, sender)
+    settle_garbage_collector()  # as `commq worker` does once it is built
     return container
 
 
@@ -38,7 +63,14 @@ async def drain(url: str, max_seconds: float) -> dict[str, float]:
         seconds = time.perf_counter() - started
     finally:
         await container.close()
-    return {"sent": sent, "seconds": seconds, "rss_mb": peak_rss_mb()}
+    return {
+        "sent": sent,
+        "seconds": seconds,
+        "rss_mb": peak_rss_mb(),
+        # The whole process's, start-up included.
+        "gc_seconds": _COLLECTOR.seconds,
+        "gc_collections": _COLLECTOR.collections,
+    }
 
 
 async def latency(url: str, count: int, timeout: float) -> dict[str, object]:

@@ -16,6 +16,7 @@ from commq.domain.errors import CommqError
 from commq.domain.jobs import Channel, NewJob
 from commq.domain.permissions import Role
 from commq.entrypoints.bootstrap import build
+from commq.entrypoints.runtime import settle_garbage_collector
 from commq.entrypoints.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(help="commq: a durable communication queue.", no_args_is_help=True)
@@ -67,6 +68,7 @@ def serve(
     # Live streams (SSE) never end on their own: after the grace they are cut, so a
     # SIGTERM cannot hang on a connected dashboard.
     grace = settings.shutdown_grace
+    settle_garbage_collector()
     uvicorn.run(app_, host=host, port=port, log_level="info", timeout_graceful_shutdown=grace)
 
 

@@ -10,6 +10,7 @@ from commq.adapters.store import check_schema
 from commq.entrypoints.bootstrap import build
 from commq.entrypoints.maintenance import Maintenance
 from commq.entrypoints.monitoring import Monitoring
+from commq.entrypoints.runtime import settle_garbage_collector
 from commq.entrypoints.settings import Settings
 
 log = logging.getLogger("commq.worker")
@@ -29,6 +30,7 @@ async def run_worker(settings: Settings, concurrency: int | None = None) -> int:
     try:
         await monitoring.start(serve_metrics=True)
         maintenance.start()
+        settle_garbage_collector()  # start-up is done (see runtime.py)
         return await dispatcher.run()
     finally:
         for sig in (signal.SIGTERM, signal.SIGINT):
