@@ -6,8 +6,8 @@
 Drains the due jobs with the benchmark's worker process (``bench.worker_proc``) and
 prints, per job: the worker's and the server's CPU (as ``bench.cpu_split``), the
 buffers read or hit in each table and index (``pg_statio_user_*``), the WAL written
-and its full-page images (``pg_stat_wal``), and the completions in each second of the
-drain. Run both with the same N to tell what the million-job table adds to each job
+and its full-page images (``pg_stat_wal``); and the worker's garbage-collector time and
+peak RSS, and the completions in each second of the drain. Run both with the same N to tell what the million-job table adds to each job
 (d drains 50,000 jobs where c drains 20,000, so ``--jobs 50000`` compares like with like).
 """
 
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import resource
 import subprocess
 import sys
@@ -61,8 +62,9 @@ def measure(url: str, jobs: int) -> None:
     worker_before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     worker = [sys.executable, "-m", "bench.worker_proc", "drain", url, "120"]
-    subprocess.run(worker, check=True, capture_output=True)
+    done = subprocess.run(worker, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - started
+    report = json.loads(done.stdout.strip().splitlines()[-1])
     server = postgres_cpu_seconds() - server_before
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     worker_cpu = sum(
@@ -77,6 +79,11 @@ def measure(url: str, jobs: int) -> None:
     )
     wal_bytes, fpi = (after_ - before for after_, before in zip(wal_after, wal_before, strict=True))
     print(f"  WAL {wal_bytes / jobs:,.0f} bytes/job, full-page images {fpi / jobs:.3f}/job")
+    print(
+        f"  the worker's garbage collector: {report['gc_seconds']:.3f} s,"
+        f" collections by generation {report['gc_collections']} (start-up included);"
+        f" peak RSS {report['rss_mb']:.1f} MB"
+    )
     print(f"  completions per second: {' '.join(f'{n:,}' for n in per_second)}")
     used = {
         name: (count - buffers_before.get(name, 0)) / jobs for name, count in buffers_after.items()
