@@ -350,3 +350,45 @@ async def test_with_a_single_writer_the_next_claim_waits_for_the_results(
     dispatcher.stop()
     await asyncio.wait_for(task, 2)
     assert sorted(sender.sent) == sorted(ids)
+
+
+class _ClaimsAfterTheSendsEnd:
+    """The real store, whose second claim answers only once the sends in flight have ended.
+
+    The last send then ends, and sets the slot event, while the pass is claiming: the pass
+    resumes before the ended task has left the dispatcher's task set.
+    """
+
+    def __init__(self, store: SqlJobStore) -> None:
+        self._store = store
+        self.dispatcher: Dispatcher | None = None
+        self.claims = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def claim_to_send(self, *args: Any, **kwargs: Any) -> ClaimedJobs:
+        self.claims += 1
+        if self.claims == 2:
+            assert self.dispatcher is not None
+            # One loop round at a time on purpose: this claim then resumes right after the
+            # last send's task ends, before that task's removal from the set runs.
+            while self.dispatcher.in_flight:  # noqa: ASYNC110
+                await asyncio.sleep(0)
+            return ClaimedJobs([])
+        return await self._store.claim_to_send(*args, **kwargs)
+
+
+async def test_a_pass_ends_when_its_last_send_ends_while_it_claims_again(
+    engine: AsyncEngine,
+) -> None:
+    store = _ClaimsAfterTheSendsEnd(SqlJobStore(engine))
+    await _enqueue(store._store)
+    dispatcher = _dispatcher(store, ScriptedSender())  # type: ignore[arg-type]
+    store.dispatcher = dispatcher
+
+    # Before: it waited for a slot event that no running send was left to set.
+    sent = await asyncio.wait_for(dispatcher.drain(), timeout=5)
+
+    assert sent == 1
+    assert store.claims >= 2

@@ -174,6 +174,12 @@ class Dispatcher:
     async def _until_slot_freed(self) -> None:
         # Set whenever a send ends or a job leaves _in_flight, both before its task ends.
         self._slot_freed.clear()
+        if all(task.done() for task in self._tasks):
+            # Every task has ended (their removal from _tasks is still queued): none is
+            # left to set the event, which the last one may have set just before. Let the
+            # removals run instead; waiting here hung a pass (process-now) for good.
+            await asyncio.sleep(0)
+            return
         await self._slot_freed.wait()
 
     async def _claim_into_free_slots(self, business_id: str | None, ahead: bool = False) -> int:
