@@ -31,20 +31,28 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 
 def postgres_cpu_seconds() -> float:
     """User + system CPU of every postgres process, plus what its ended children used."""
-    total = 0
+    total = 0.0
     for stat in glob.glob("/proc/[0-9]*/stat"):
         try:
             with open(stat) as file:
                 text = file.read()
         except OSError:
             continue  # ended while we looked
-        name = text[text.index("(") + 1 : text.rindex(")")]
-        if not name.startswith("postgres"):
-            continue
-        fields = text[text.rindex(")") + 2 :].split()
-        # utime, stime, cutime, cstime (fields 14-17 of proc(5))
-        total += sum(int(value) for value in fields[11:15])
-    return total / _TICKS
+        if text[text.index("(") + 1 : text.rindex(")")].startswith("postgres"):
+            total += _cpu_of(text, children=True)
+    return total
+
+
+def process_cpu_seconds(pid: int) -> float:
+    """User + system CPU of process ``pid`` so far."""
+    with open(f"/proc/{pid}/stat") as file:
+        return _cpu_of(file.read(), children=False)
+
+
+def _cpu_of(stat: str, children: bool) -> float:
+    # utime, stime (fields 14-15 of proc(5)), then cutime, cstime of ended children
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return sum(int(value) for value in fields[11 : 15 if children else 13]) / _TICKS
 
 
 def main() -> None:

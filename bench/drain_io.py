@@ -7,8 +7,9 @@ Drains the due jobs with the benchmark's worker process (``bench.worker_proc``) 
 prints, per job: the worker's and the server's CPU (as ``bench.cpu_split``), the
 buffers read or hit in each table and index (``pg_statio_user_*``), the WAL written
 and its full-page images (``pg_stat_wal``); and the worker's garbage-collector time and
-peak RSS, and the completions in each second of the drain. Run both with the same N to tell what the million-job table adds to each job
-(d drains 50,000 jobs where c drains 20,000, so ``--jobs 50000`` compares like with like).
+peak RSS, and the completions in each second of the drain. Run both with the same N
+to tell what the million-job table adds to each job (d drains 50,000 jobs where c
+drains 20,000, so ``--jobs 50000`` compares like with like).
 """
 
 from __future__ import annotations

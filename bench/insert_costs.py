@@ -19,7 +19,7 @@ import asyncio
 import sqlite3
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -162,16 +162,9 @@ async def _enqueues(url: str, backend: str) -> None:
 
 def enqueues(backend: str) -> None:
     """Print whole enqueues and their Python part."""
-    runner: Callable[[str, str], Awaitable[None]] = _enqueues
-    if backend == "sqlite":
-        with tempfile.TemporaryDirectory() as folder:
-            url = f"sqlite:///{folder}/commq.db"
-            migrate(url)
-            asyncio.run(runner(url, backend))
-        return
-    with database("postgresql", "enqueue") as url:
+    with database(backend, "enqueue") as url:
         migrate(url)
-        asyncio.run(runner(url, backend))
+        asyncio.run(_enqueues(url, backend))
 
 
 def main() -> None:

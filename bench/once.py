@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 
 from bench import big_table, http_load
 from bench import commq_scenarios as cq
+from bench.cpu_split import process_cpu_seconds
 from bench.databases import database
 from bench.plan import FULL
 
@@ -54,22 +54,15 @@ def _http(backend: str, requests: int, batch: int) -> str:
         with http_load.server(url) as (port, key):
             pid = http_load.last_server_pid
             assert pid is not None
-            cpu_before = _cpu_seconds(pid)
+            cpu_before = process_cpu_seconds(pid)
             rate = asyncio.run(http_load.http_enqueue(port, key, requests, batch))
-            cpu = _cpu_seconds(pid) - cpu_before
+            cpu = process_cpu_seconds(pid) - cpu_before
     scenario = "http_enqueue_single" if batch == 1 else "http_enqueue_batch"
     per_job = cpu * 1e6 / (requests * batch)
     return (
         f"{scenario} {rate:,.0f} jobs/s ({requests} requests, 16 clients),"
         f" server CPU {per_job:,.1f} us/job"
     )
-
-
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU of process ``pid`` so far (Linux /proc): steadier than a rate."""
-    with open(f"/proc/{pid}/stat") as file:
-        fields = file.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def main(argv: list[str] | None = None) -> None:
