@@ -5,6 +5,7 @@
     python -m bench.once enqueue sqlite [--rounds 2] [--jobs 5000]
     python -m bench.once http postgresql [--rounds 2]         # POST /jobs, 16 clients
     python -m bench.once http-batch sqlite [--rounds 2] [--requests 60]
+    python -m bench.once bulk-retry sqlite [--rounds 2]      # g on a fresh 1M table, after d
 
 Each round runs on a throwaway database and prints one line. Run it in two trees one
 after the other (``git worktree add``, then ``PYTHONPATH=TREE:TREE/src``) and alternate:
@@ -16,11 +17,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 
-from bench import big_table, http_load
+from bench import big_scenarios, big_table, http_load
 from bench import commq_scenarios as cq
 from bench.cpu_split import process_cpu_seconds
 from bench.databases import database
 from bench.plan import FULL
+from bench.results import Results
 
 
 def _dispatch_20k(backend: str) -> float:
@@ -38,6 +40,24 @@ def _d_over_c(backend: str) -> str:
         big_table.build(backend, url)
         d, _, _ = cq.dispatch(url, big_table.PENDING, FULL.dispatch_cap)
     return f"dispatch_20k {c:,.0f}, dispatch_1m {d:,.0f} jobs/s, d/c {d / c:.2f}"
+
+
+def _bulk_retry(backend: str) -> str:
+    """g as the full run measures it: on the million-job table once d has drained it."""
+    results = Results()
+    with database(backend, "million") as url:
+        cq.prepare(url)
+        big_table.build(backend, url)
+        cq.dispatch(url, big_table.PENDING, FULL.dispatch_cap)
+        big_scenarios.bulk_retry(url, backend, results, FULL.dispatch_cap)
+    seconds = results.get("bulk_retry_100k", backend, "seconds")
+    during = results.get("bulk_retry_100k", backend, "jobs_per_s")
+    kept = results.checked.get(f"bulk_retry_kept/{backend}")
+    if seconds is None or during is None or kept is None:
+        return "bulk_retry_100k FAILED: " + "; ".join(results.notes)
+    return (
+        f"bulk_retry_100k {seconds:.2f} s, dispatch meanwhile {during:,.0f} jobs/s, kept {kept:.2f}"
+    )
 
 
 def _enqueue(backend: str, jobs: int) -> str:
@@ -68,7 +88,7 @@ def _http(backend: str, requests: int, batch: int) -> str:
 def main(argv: list[str] | None = None) -> None:
     """Run the scenario ``--rounds`` times, a line each."""
     parser = argparse.ArgumentParser(prog="python -m bench.once", description=__doc__)
-    scenarios = ("dispatch", "d-over-c", "enqueue", "http", "http-batch")
+    scenarios = ("dispatch", "d-over-c", "enqueue", "http", "http-batch", "bulk-retry")
     parser.add_argument("scenario", choices=scenarios)
     parser.add_argument("backend", choices=("sqlite", "postgresql"))
     parser.add_argument("--rounds", type=int, default=2)
@@ -82,6 +102,8 @@ def main(argv: list[str] | None = None) -> None:
             line = _d_over_c(args.backend)
         elif args.scenario == "enqueue":
             line = _enqueue(args.backend, args.jobs)
+        elif args.scenario == "bulk-retry":
+            line = _bulk_retry(args.backend)
         elif args.scenario == "http":
             line = _http(args.backend, args.requests or FULL.http_singles, 1)
         else:
