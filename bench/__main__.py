@@ -10,10 +10,10 @@ import time
 from pathlib import Path
 
 from bench.databases import server_version
-from bench.plan import FULL, QUICK
+from bench.plan import FULL, QUICK, Plan
 from bench.report import ratio_lines, target_lines
 from bench.results import Results, table
-from bench.runs import HERE, CommqRun, peers, raw_dispatch, raw_enqueue
+from bench.runs import HERE, CommqRun, peers, raw_dispatch, raw_enqueue, step
 
 PARTS = ("sqlite", "postgresql", "peers", "raw")
 
@@ -45,6 +45,35 @@ def _print_report(results: Results, name: str, seconds: float, out: Path) -> Non
     print(f"\nwrote {out}")
 
 
+def _postgresql_beside_peers(plan: Plan, results: Results, only: list[str]) -> None:
+    """commq on PostgreSQL, with the peers and the raw limits of each scenario in turn.
+
+    Enqueue and dispatch each run back to back with the peers' and the raw limits' of
+    the same scenario, so that the ratios compare figures taken minutes apart at most,
+    not a quarter of an hour (this machine's speed drifts within the hour). c's rounds
+    alternate commq, the peers and the raw loop, so that each median is taken over the
+    same stretch of that drift.
+    """
+    pg = CommqRun("postgresql", plan, results) if "postgresql" in only else None
+    if pg is not None:
+        pg.run(["enqueue"])
+    if "peers" in only:
+        peers(plan, results, ("single", "batch"))
+    if "raw" in only:
+        raw_enqueue(plan, results)
+    rounds = plan.dispatch_rounds
+    for round_ in range(1, rounds + 1):
+        if pg is not None:
+            label = f"postgresql: c dispatch {plan.backlog:,}, round {round_} of {rounds}"
+            step(results, label, pg.dispatch_round)
+        if "peers" in only:
+            peers(plan, results, ("dispatch",))
+        if "raw" in only:
+            raw_dispatch(plan, results, million=round_ == rounds)
+    if pg is not None:
+        pg.run(["http", "latency", "million"])
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark, print the table, write results.json."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -58,22 +87,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"commq benchmark ({plan.name}) on {machine()}", flush=True)
     if "sqlite" in args.only:
         CommqRun("sqlite", plan, results).run()
-    # PostgreSQL's enqueue and dispatch each run back to back with the peers' and the raw
-    # limits' of the same scenario, so that the ratios compare figures taken minutes apart
-    # at most, not a quarter of an hour (this machine's speed drifts within the hour).
-    pg = CommqRun("postgresql", plan, results) if "postgresql" in args.only else None
-    for commq_part, peer_mode, raw_part in (
-        ("enqueue", ("single", "batch"), raw_enqueue),
-        ("dispatch", ("dispatch",), raw_dispatch),
-    ):
-        if pg is not None:
-            pg.run([commq_part])
-        if "peers" in args.only:
-            peers(plan, results, peer_mode)
-        if "raw" in args.only:
-            raw_part(plan, results)
-    if pg is not None:
-        pg.run(["http", "latency", "million"])
+    _postgresql_beside_peers(plan, results, args.only)
+    for line in results.sample_notes():
+        results.note(line)
     results.write(args.out)
     _print_report(results, plan.name, time.perf_counter() - started, args.out)
     return 0

@@ -27,6 +27,9 @@ class Plan:
     read_budget: float = 20.0
     #: Seconds after which a one-at-a-time enqueue loop (in-process or HTTP) stops.
     enqueue_budget: float = 30.0
+    #: Drains of c's backlog for commq and each peer and raw loop, alternated, each on a
+    #: fresh database; the figure is their median (the issue's anchors are medians of 3).
+    dispatch_rounds: int = 3
 
 
 FULL = Plan(
@@ -51,4 +54,5 @@ QUICK = Plan(
     latency_jobs=100,
     million=False,
     enqueue_budget=8.0,
+    dispatch_rounds=1,
 )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,8 @@ class Results:
         #: Figures that only the target checks read (results.json has no metric for them),
         #: by name: "bulk_retry_kept/<backend>" is the share of its rate dispatch kept in g.
         self.checked: dict[str, float] = {}
+        #: Every value ``add_sample`` was given, by (scenario, backend, metric).
+        self.samples: dict[tuple[str, str, str], list[float]] = {}
 
     def add(self, scenario: str, backend: str, metric: str, value: float) -> None:
         """Record one figure (replacing an earlier one of the same key)."""
@@ -67,6 +70,22 @@ class Results:
         self.records = [r for r in self.records if _key(r) != _key(record)]
         self.records.append(record)
         print(f"  -> {scenario:20} {backend:13} {metric:10} {record.value:>12,.3f}", flush=True)
+
+    def add_sample(self, scenario: str, backend: str, metric: str, value: float) -> None:
+        """One more measurement of a figure measured several times: the figure recorded
+        is the median of all of them so far."""
+        samples = self.samples.setdefault((scenario, backend, metric), [])
+        samples.append(float(value))
+        self.add(scenario, backend, metric, statistics.median(samples))
+
+    def sample_notes(self) -> list[str]:
+        """A line for each figure that is a median, with the values it was taken from."""
+        return [
+            f"{scenario}/{backend}: median of "
+            + " / ".join(f"{value:,.0f}" if value >= 100 else f"{value:.2f}" for value in samples)
+            for (scenario, backend, _metric), samples in self.samples.items()
+            if len(samples) > 1
+        ]
 
     def get(self, scenario: str, backend: str, metric: str) -> float | None:
         """A recorded value, or None when it was not measured."""

@@ -53,7 +53,11 @@ class CommqRun:
         steps = (
             ("enqueue", f"{b}: a/b enqueue (application layer)", self.enqueue),
             ("http", f"{b}: a/b enqueue over HTTP", self.http),
-            ("dispatch", f"{b}: c dispatch {plan.backlog:,}", self.dispatch),
+            (
+                "dispatch",
+                f"{b}: c dispatch {plan.backlog:,} x{plan.dispatch_rounds}",
+                self.dispatch,
+            ),
             ("latency", f"{b}: e latency", self.latency),
             ("million", f"{b}: 1M table (d, f, g)", self.million),
         )
@@ -85,19 +89,25 @@ class CommqRun:
                 batch = http_load.http_enqueue(port, key, self.plan.batches, 1000, budget)
                 self._add("http_enqueue_batch", asyncio.run(batch))
 
-    def _dispatch(self, scenario: str, url: str, expected: int) -> None:
+    def _dispatch(self, scenario: str, url: str, expected: int) -> float:
         jobs_per_s, peak, note = cq.dispatch(url, expected, self.plan.dispatch_cap)
-        self._add(scenario, jobs_per_s)
         self.rss.append(peak)
         if note:
             self.results.note(f"{scenario}/{self.backend}: {note}")
+        return jobs_per_s
 
     def dispatch(self) -> None:
-        """c: a backlog drained by a worker process at the default settings."""
+        """c, the plan's rounds of it in a row (the median is recorded)."""
+        for _ in range(self.plan.dispatch_rounds):
+            self.dispatch_round()
+
+    def dispatch_round(self) -> None:
+        """One round of c: a backlog drained by a worker process at the default settings."""
         with database(self.backend, "dispatch") as url:
             cq.prepare(url)
             asyncio.run(cq.fill_backlog(url, self.plan.backlog))
-            self._dispatch("dispatch_20k", url, self.plan.backlog)
+            jobs_per_s = self._dispatch("dispatch_20k", url, self.plan.backlog)
+        self.results.add_sample("dispatch_20k", self.backend, "jobs_per_s", jobs_per_s)
 
     def latency(self) -> None:
         """e: jobs trickled to an idle worker (same process on SQLite, own process on PG)."""
@@ -125,7 +135,7 @@ class CommqRun:
             step(self.results, f"{b}: g bulk retry", lambda: self._bulk_retry(url))
 
     def _dispatch_1m(self, url: str) -> None:
-        self._dispatch("dispatch_1m", url, big_table.PENDING)
+        self._add("dispatch_1m", self._dispatch("dispatch_1m", url, big_table.PENDING))
 
     def _bulk_retry(self, url: str) -> None:
         if not big_scenarios.retry_endpoint_exists(url):
@@ -175,7 +185,7 @@ def _peer(peer: str, mode: str, scenario: str, n: int, plan: Plan, results: Resu
     if child.returncode != 0:
         raise RuntimeError(child.stderr[-1500:])
     report = json.loads(child.stdout.strip().splitlines()[-1])
-    results.add(scenario, peer, "jobs_per_s", report["jobs_per_s"])
+    results.add_sample(scenario, peer, "jobs_per_s", report["jobs_per_s"])
     if report["done"] < n:
         cap = plan.dispatch_cap
         results.note(f"{scenario}/{peer}: stopped after {cap:.0f} s, {report['done']:,} of {n:,}")
@@ -197,14 +207,15 @@ def raw_enqueue(plan: Plan, results: Results) -> None:
     step(results, "raw limits: enqueue", run)
 
 
-def raw_dispatch(plan: Plan, results: Results) -> None:
-    """The raw claim-and-complete loop, on the backlog of c and (full run) on 1,000,000 rows."""
+def raw_dispatch(plan: Plan, results: Results, million: bool = True) -> None:
+    """The raw claim-and-complete loop on the backlog of c, and (full run, ``million``)
+    on 1,000,000 rows."""
 
     def run() -> None:
         with database("postgresql", "raw") as url:
             raw.fill(url, plan.backlog)
-            results.add("dispatch_20k", "raw", "jobs_per_s", raw.claim_loop(url)[0])
-            if plan.million:
+            results.add_sample("dispatch_20k", "raw", "jobs_per_s", raw.claim_loop(url)[0])
+            if plan.million and million:
                 raw.fill(url, 50_000, 950_000)
                 results.add("dispatch_1m", "raw", "jobs_per_s", raw.claim_loop(url)[0])
 

@@ -37,6 +37,24 @@ def test_a_figure_measured_again_replaces_the_first() -> None:
     assert len(results.records) == 1
 
 
+def test_a_figure_measured_in_rounds_is_their_median_with_the_rounds_noted() -> None:
+    results = Results()
+    for value in (9000, 11000, 9500):
+        results.add_sample("dispatch_20k", "postgresql", "jobs_per_s", value)
+    results.add_sample("dispatch_20k", "raw", "jobs_per_s", 24000)
+    assert results.get("dispatch_20k", "postgresql", "jobs_per_s") == 9500
+    assert results.get("dispatch_20k", "raw", "jobs_per_s") == 24000
+    assert len(results.records) == 2
+    assert results.sample_notes() == ["dispatch_20k/postgresql: median of 9,000 / 11,000 / 9,500"]
+
+
+def test_the_median_of_an_even_number_of_rounds_is_the_mean_of_the_middle_two() -> None:
+    results = Results()
+    results.add_sample("dispatch_20k", "pgqueuer", "jobs_per_s", 10)
+    results.add_sample("dispatch_20k", "pgqueuer", "jobs_per_s", 20)
+    assert results.get("dispatch_20k", "pgqueuer", "jobs_per_s") == 15
+
+
 @pytest.mark.parametrize(
     ("scenario", "backend", "metric", "value"),
     [
