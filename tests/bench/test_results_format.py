@@ -114,6 +114,9 @@ def test_every_bench_module_imports() -> None:
         "once",
         "cpu_split",
         "micro",
+        "drain_io",
+        "insert_costs",
+        "retry_chunk",
     ):
         importlib.import_module(f"bench.{name}")
 
@@ -128,3 +131,11 @@ def test_the_bulk_retry_target_checks_the_backend_that_kept_the_least_dispatch()
         "     MET  (g) bulk retry seconds: 3.40 (target <= 10)",
         "  MISSED  (g) share of its rate other dispatch kept meanwhile: 0.34 (target >= 0.5)",
     ]
+
+
+def test_the_committed_results_file_is_a_full_run_in_the_issues_names() -> None:
+    records = load(Path(__file__).parents[2] / "bench" / "results.json")
+    keys = {(r.scenario, r.backend, r.metric) for r in records}
+    assert len(keys) == len(records)
+    assert {r.scenario for r in records} == set(SCENARIOS)
+    assert {r.backend for r in records} == set(BACKENDS)
