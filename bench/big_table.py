@@ -36,6 +36,8 @@ _COLUMNS = (
 )
 
 # {h}: 12 hex digits of the creation time in ms; {r}: 20 hex digits of x; {t0}/{t1}: times.
+# The pending jobs are c's: its {business} (which has a tenth of the table's history, the
+# other nine businesses the rest) and its {recipient}.
 _SELECT = """
 SELECT substr({h},1,8)||'-'||substr({h},9,4)||'-7'||substr({r},1,3)||'-8'||substr({r},4,3)
          ||'-'||substr({r},9,12),
@@ -55,9 +57,6 @@ SELECT substr({h},1,8)||'-'||substr({h},9,4)||'-7'||substr({r},1,3)||'-8'||subst
        CASE WHEN st = 'completed' THEN {t1} END,
        CASE WHEN st = 'failed' THEN {t1} END
 """
-# The pending jobs are c's: its business (which has a tenth of the table's history, the
-# other nine businesses the rest) and its recipient; filled in before {h}, {r}, {t0}, {t1}.
-_SELECT = _SELECT.replace("{business}", BUSINESS).replace("{recipient}", RECIPIENT)
 _STATUS = (
     f"CASE WHEN x > {TOTAL - PENDING} THEN 'pending'"
     f" WHEN x % {(TOTAL - PENDING) // FAILED} = 0 THEN 'failed' ELSE 'completed' END"
@@ -75,6 +74,8 @@ FROM jobs WHERE status IN ('completed', 'failed')
 _PG = (
     f"INSERT INTO jobs ({_COLUMNS}) "
     + _SELECT.format(
+        business=BUSINESS,
+        recipient=RECIPIENT,
         h="lpad(to_hex((extract(epoch from t) * 1000)::bigint), 12, '0')",
         r="lpad(to_hex(x), 20, '0')",
         t0="t",
@@ -105,6 +106,8 @@ _SQLITE = (
     f"INSERT INTO jobs ({_COLUMNS}) "
     "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < ?) "
     + _SELECT.format(
+        business=BUSINESS,
+        recipient=RECIPIENT,
         h="printf('%012x', CAST(strftime('%s', 'now') AS INTEGER) * 1000 - (? - x) * 2500)",
         r="printf('%020x', x)",
         t0=_sqlite_time("-(? - x) * 2.5"),

@@ -64,25 +64,28 @@ class Results:
         #: Every value ``add_sample`` was given, by (scenario, backend, metric).
         self.samples: dict[tuple[str, str, str], list[float]] = {}
 
-    def add(
-        self, scenario: str, backend: str, metric: str, value: float, *, shown: str = ""
-    ) -> None:
-        """Record one figure (replacing an earlier one of the same key); ``shown`` is printed
-        in its place when given."""
-        record = Record(scenario, backend, metric, round(float(value), 3))
-        self.records = [r for r in self.records if _key(r) != _key(record)]
-        self.records.append(record)
-        shown = shown or f"{record.value:>12,.3f}"
-        print(f"  -> {scenario:20} {backend:13} {metric:10} {shown}", flush=True)
+    def add(self, scenario: str, backend: str, metric: str, value: float) -> None:
+        """Record one figure (replacing an earlier one of the same key)."""
+        record = self._put(scenario, backend, metric, value)
+        print(f"  -> {scenario:20} {backend:13} {metric:10} {record.value:>12,.3f}", flush=True)
 
     def add_sample(self, scenario: str, backend: str, metric: str, value: float) -> None:
         """One more measurement of a figure measured several times: the figure recorded
         is the median of all of them so far."""
         samples = self.samples.setdefault((scenario, backend, metric), [])
         samples.append(float(value))
-        median = statistics.median(samples)
-        shown = f"{value:>12,.3f} (round {len(samples)}, median so far {median:,.3f})"
-        self.add(scenario, backend, metric, median, shown=shown)
+        record = self._put(scenario, backend, metric, statistics.median(samples))
+        print(
+            f"  -> {scenario:20} {backend:13} {metric:10} {value:>12,.3f}"
+            f" (round {len(samples)}, median so far {record.value:,.3f})",
+            flush=True,
+        )
+
+    def _put(self, scenario: str, backend: str, metric: str, value: float) -> Record:
+        record = Record(scenario, backend, metric, round(float(value), 3))
+        self.records = [r for r in self.records if _key(r) != _key(record)]
+        self.records.append(record)
+        return record
 
     def sample_notes(self) -> list[str]:
         """A line for each figure that is a median, with the values it was taken from."""

@@ -32,7 +32,7 @@ from sqlalchemy.dialects import sqlite
 
 from bench import big_table
 from bench.databases import database
-from bench.inspect_db import sqlite_path
+from bench.inspect_db import connect, sqlite_path
 from commq.adapters.store import migrate
 from commq.adapters.store.bulk import chunk_statement
 from commq.adapters.store.rows import action_values
@@ -110,49 +110,52 @@ def run(chunks: int) -> None:
     with database("sqlite", "chunk") as url:
         migrate(url)
         big_table.build("sqlite", url)
-        path = sqlite_path(url)
-        conn = sqlite3.connect(path, isolation_level=None)
-        for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
-            conn.execute(f"PRAGMA {pragma}")
-        take = _Chunks(conn, Path(path + "-wal"))
-        take.one((), commit=True)  # warm the caches
-        print(f"committed 1,000-job chunks, median of {chunks}:")
-        committed = (
-            ("as commq commits them", ""),
-            ("synchronous=NORMAL", "PRAGMA synchronous=NORMAL"),
-            ("automatic checkpoint off", "PRAGMA wal_autocheckpoint=0"),
-            ("a 16 MB page cache (2 MB by default)", "PRAGMA cache_size=-16000"),
-            ("a 64 MB page cache", "PRAGMA cache_size=-64000"),
-        )
-        for label, pragma in committed:
-            if pragma:
-                conn.execute(pragma)
-            parts = [take.one((), commit=True) for _ in range(chunks)]
-            # The WAL's growth counts a chunk's pages only where no checkpoint restarted it.
-            _print(label, parts, "commit", pages_kept="autocheckpoint" in pragma)
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA wal_autocheckpoint=1000")
-            conn.execute("PRAGMA cache_size=-2000")
-            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        print(f"the UPDATE alone (rolled back), median of {chunks}:")
-        rolled_back: list[tuple[str, tuple[str, ...]]] = [("as is", ())]
-        # Any DROP in the transaction changes what follows it (the UPDATE is faster after
-        # one); dropping an index the retry never touches gives the variants' baseline.
-        rolled_back.append(("without ix_jobs_lease (untouched)", ("DROP INDEX ix_jobs_lease",)))
-        untriggered = tuple(f"DROP TRIGGER {trigger}" for trigger in _TRIGGERS)
-        rolled_back.append(("without the update triggers", untriggered))
-        rolled_back += [(f"without {index}", (f"DROP INDEX {index}",)) for index in _INDEXES]
-        rolled_back.append(("without all six", tuple(f"DROP INDEX {i}" for i in _INDEXES)))
-        # Round-robin over the same chunk, each timed one after an untimed one: a rolled-
-        # back DROP leaves SQLite's small page cache cold for whatever runs next.
-        timed: dict[str, list[tuple[float, float, float, int]]] = {}
-        for _ in range(chunks):
-            for label, setup in rolled_back:
-                take.one((), commit=False)
-                timed.setdefault(label, []).append(take.one(setup, commit=False))
-        for label, parts in timed.items():
-            _print(label, parts, "rollback")
-        conn.close()
+        with connect(url) as conn:
+            for pragma in ("journal_mode=WAL", "synchronous=FULL", "foreign_keys=ON"):
+                conn.execute(f"PRAGMA {pragma}")
+            _time_variants(_Chunks(conn, Path(sqlite_path(url) + "-wal")), chunks)
+
+
+def _time_variants(take: _Chunks, chunks: int) -> None:
+    """Time ``chunks`` chunks of each committed, then each rolled-back, variant."""
+    conn = take.conn
+    take.one((), commit=True)  # warm the caches
+    print(f"committed 1,000-job chunks, median of {chunks}:")
+    committed = (
+        ("as commq commits them", ""),
+        ("synchronous=NORMAL", "PRAGMA synchronous=NORMAL"),
+        ("automatic checkpoint off", "PRAGMA wal_autocheckpoint=0"),
+        ("a 16 MB page cache (2 MB by default)", "PRAGMA cache_size=-16000"),
+        ("a 64 MB page cache", "PRAGMA cache_size=-64000"),
+    )
+    for label, pragma in committed:
+        if pragma:
+            conn.execute(pragma)
+        parts = [take.one((), commit=True) for _ in range(chunks)]
+        # The WAL's growth counts a chunk's pages only where no checkpoint restarted it.
+        _print(label, parts, "commit", pages_kept="autocheckpoint" in pragma)
+        conn.execute("PRAGMA synchronous=FULL")
+        conn.execute("PRAGMA wal_autocheckpoint=1000")
+        conn.execute("PRAGMA cache_size=-2000")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    print(f"the UPDATE alone (rolled back), median of {chunks}:")
+    rolled_back: list[tuple[str, tuple[str, ...]]] = [("as is", ())]
+    # Any DROP in the transaction changes what follows it (the UPDATE is faster after
+    # one); dropping an index the retry never touches gives the variants' baseline.
+    rolled_back.append(("without ix_jobs_lease (untouched)", ("DROP INDEX ix_jobs_lease",)))
+    untriggered = tuple(f"DROP TRIGGER {trigger}" for trigger in _TRIGGERS)
+    rolled_back.append(("without the update triggers", untriggered))
+    rolled_back += [(f"without {index}", (f"DROP INDEX {index}",)) for index in _INDEXES]
+    rolled_back.append(("without all six", tuple(f"DROP INDEX {i}" for i in _INDEXES)))
+    # Round-robin over the same chunk, each timed one after an untimed one: a rolled-
+    # back DROP leaves SQLite's small page cache cold for whatever runs next.
+    timed: dict[str, list[tuple[float, float, float, int]]] = {}
+    for _ in range(chunks):
+        for label, setup in rolled_back:
+            take.one((), commit=False)
+            timed.setdefault(label, []).append(take.one(setup, commit=False))
+    for label, parts in timed.items():
+        _print(label, parts, "rollback")
 
 
 def main(argv: list[str] | None = None) -> None:
