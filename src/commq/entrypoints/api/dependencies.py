@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, Query, Request
 
 from commq.domain.jobs import Channel, ErrorType, JobStatus
 from commq.domain.listing import MAX_PAGE_SIZE, JobFilter
+from commq.entrypoints.api.instants import UtcDateTime
 from commq.entrypoints.bootstrap import Container
 
 
@@ -26,12 +26,6 @@ BusinessId = Annotated[
 ]
 
 
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
-
-
 async def job_filter(
     business_id: BusinessId = None,
     status: Annotated[JobStatus | None, Query()] = None,
@@ -41,8 +35,8 @@ async def job_filter(
     communication_id: Annotated[str | None, Query(alias="communicationId", max_length=200)] = None,
     recipient: Annotated[str | None, Query(max_length=2048)] = None,
     q: Annotated[str | None, Query(max_length=200, description="text in lastError")] = None,
-    created_from: Annotated[datetime | None, Query(alias="createdFrom")] = None,
-    created_to: Annotated[datetime | None, Query(alias="createdTo")] = None,
+    created_from: Annotated[UtcDateTime | None, Query(alias="createdFrom")] = None,
+    created_to: Annotated[UtcDateTime | None, Query(alias="createdTo")] = None,
 ) -> JobFilter:
     """The /jobs filters of DESIGN §3."""
     return JobFilter(
@@ -54,8 +48,8 @@ async def job_filter(
         communication_id=communication_id,
         recipient=recipient,
         q=q,
-        created_from=_utc(created_from),
-        created_to=_utc(created_to),
+        created_from=created_from,
+        created_to=created_to,
     )
 
 

@@ -22,6 +22,7 @@ from commq.entrypoints.api import operations_schemas as shapes
 from commq.entrypoints.api.access import requires
 from commq.entrypoints.api.csv_export import csv_response
 from commq.entrypoints.api.dependencies import BusinessId, Cursor, Filter, Limit, container
+from commq.entrypoints.api.instants import UtcDateTime
 from commq.entrypoints.bootstrap import Container
 
 router = APIRouter(prefix="/communication-queue", tags=["operations"])
@@ -37,13 +38,7 @@ Retrier = _as(Permission.RETRY_JOBS)
 Canceller = _as(Permission.CANCEL_JOBS)
 Auditor = _as(Permission.VIEW_AUDIT)
 App = Annotated[Container, Depends(container)]
-Moment = Annotated[datetime | None, Query(description="ISO-8601; no offset means UTC")]
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    if value is None or value.tzinfo is not None:
-        return value
-    return value.replace(tzinfo=UTC)
+Moment = Annotated[UtcDateTime | None, Query(description="ISO-8601; no offset means UTC")]
 
 
 def _jobs(count: int, status: str) -> str:
@@ -99,9 +94,7 @@ async def audit(
     cursor: Cursor = None,
 ) -> JSONResponse:
     """Audit events newest first; filters narrow, ``cursor`` pages on."""
-    where = AuditFilter(
-        business_id, action, actor_key_id, actor_name, job_id, _utc(at_from), _utc(at_to)
-    )
+    where = AuditFilter(business_id, action, actor_key_id, actor_name, job_id, at_from, at_to)
     page = await app.operations.audit_trail(who, where, limit, cursor)
     items = [shapes.audit_json(event) for event in page.items]
     return JSONResponse({"items": items, "nextCursor": page.next_cursor})
@@ -111,14 +104,12 @@ async def audit(
 async def history(
     who: StatsViewer,
     app: App,
-    start: Annotated[datetime, Query(alias="from", description="ISO-8601; no offset: UTC")],
+    start: Annotated[UtcDateTime, Query(alias="from", description="ISO-8601; no offset: UTC")],
     end: Annotated[Moment, Query(alias="to", description="default: now")] = None,
     bucket: Bucket = Bucket.HOUR,
     group_by: Annotated[GroupBy | None, Query(alias="groupBy")] = None,
     business_id: BusinessId = None,
 ) -> JSONResponse:
     """Enqueued, completed and failed counts and processing times per UTC bucket."""
-    query = HistoryQuery(
-        _utc(start) or start, _utc(end) or datetime.now(UTC), bucket, group_by, business_id
-    )
+    query = HistoryQuery(start, end or datetime.now(UTC), bucket, group_by, business_id)
     return JSONResponse(shapes.history_json(await app.operations.history(who, query)))

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from commq.domain.analytics import History, HistoryPoint
@@ -13,6 +13,7 @@ from commq.domain.audit import AuditEvent
 from commq.domain.jobs import Channel, ErrorType
 from commq.domain.listing import JobFilter
 from commq.domain.operations import MAX_BULK_IDS, BulkRequest
+from commq.entrypoints.api.instants import UtcDateTime
 from commq.entrypoints.api.schemas import iso
 
 JobId = Annotated[str, Field(min_length=1, max_length=64)]
@@ -33,17 +34,10 @@ class BulkIn(_In):
     communication_id: str | None = Field(default=None, max_length=200)
     recipient: str | None = Field(default=None, max_length=2048)
     q: str | None = Field(default=None, max_length=200, description="text in lastError")
-    created_from: datetime | None = None
-    created_to: datetime | None = None
+    created_from: UtcDateTime | None = None
+    created_to: UtcDateTime | None = None
     ids: list[JobId] | None = Field(default=None, min_length=1, max_length=MAX_BULK_IDS)
     dry_run: bool = Field(default=False, description="only count the matching jobs")
-
-    @field_validator("created_from", "created_to")
-    @classmethod
-    def _as_utc(cls, value: datetime | None) -> datetime | None:
-        if value is None or value.tzinfo is not None:
-            return value
-        return value.replace(tzinfo=UTC)
 
     def to_request(self) -> BulkRequest:
         """The domain request."""

@@ -6,11 +6,12 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
 from commq.application.queue import JobDetail
 from commq.domain.jobs import Attempt, Channel, Job, QueueStats
+from commq.entrypoints.api.instants import UtcDateTime
 
 
 class _In(BaseModel):
@@ -27,17 +28,8 @@ class JobIn(_In):
     communication_id: str | None = Field(default=None, min_length=1, max_length=200)
     priority: int = Field(default=0, ge=-1000, le=1000)
     max_attempts: int | None = Field(default=None, ge=1, le=100)
-    run_at: datetime | None = Field(default=None, description="ISO-8601; no offset means UTC")
+    run_at: UtcDateTime | None = Field(default=None, description="ISO-8601; no offset means UTC")
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
-
-    @field_validator("run_at")
-    @classmethod
-    def _as_utc(cls, value: datetime | None) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
 
 
 class BatchIn(_In):
