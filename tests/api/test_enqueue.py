@@ -59,6 +59,14 @@ async def test_idempotency_keys_are_per_business(api: Api) -> None:
             {"channel": "webhook", "recipient": "ftp://x.example", "payload": {"body": 1}},
             "recipient",
         ),
+        (
+            {"channel": "webhook", "recipient": "http://[::1/hook", "payload": {"body": 1}},
+            "recipient",
+        ),
+        (
+            {"channel": "webhook", "recipient": "https://x.example:99999/", "payload": {"body": 1}},
+            "recipient",
+        ),
         ({"channel": "pigeon"}, "channel"),
         ({"payload": {"text": "no subject"}}, "payload.subject"),
         ({"payload": {"subject": "no body"}}, "payload.text"),

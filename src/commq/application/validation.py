@@ -38,10 +38,17 @@ def _check_recipient(channel: Channel, recipient: str, field: str) -> None:
     elif channel is Channel.SMS:
         if not _E164.match(recipient):
             raise InvalidJobError("not an E.164 phone number such as +14155550100", field)
-    else:
-        parts = urlsplit(recipient)
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise InvalidJobError("a webhook recipient must be an http(s) URL", field)
+    elif not _is_http_url(recipient):
+        raise InvalidJobError("a webhook recipient must be an http(s) URL", field)
+
+
+def _is_http_url(text: str) -> bool:
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 - raises ValueError for a port that is not 0-65535
+    except ValueError:  # an unclosed IPv6 bracket, a port out of range or not a number
+        return False
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
 
 
 def _check_payload(channel: Channel, payload: dict[str, Any], field: str) -> None:
