@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 from sqlalchemy import text
@@ -111,6 +112,18 @@ async def test_process_now_sends_the_callers_due_jobs_only(api: Api) -> None:
     assert other["status"] == "pending"
     later = (await api.client.get(f"{Q}/{scheduled['id']}", headers=api.as_("acme_admin"))).json()
     assert later["status"] == "pending"
+
+
+@pytest.mark.parametrize("communication_id", ["order/42", "a b?c#d%e", "/", "é/😀"])
+async def test_by_communication_finds_an_id_of_any_characters_percent_encoded(
+    api: Api, communication_id: str
+) -> None:
+    job = await api.enqueue("acme_producer", communicationId=communication_id)
+    response = await api.client.get(
+        f"{Q}/by-communication/{quote(communication_id, safe='')}", headers=api.as_("acme_support")
+    )
+    assert response.status_code == 200, response.text
+    assert [j["id"] for j in response.json()] == [job["id"]]
 
 
 async def test_by_communication_returns_jobs_with_history_oldest_first(api: Api) -> None:

@@ -101,3 +101,10 @@ async def test_a_job_to_a_suppressed_recipient_fails_at_once_with_the_reason(api
     assert body["lastError"].startswith("recipient is suppressed: hard bounce on ")
     assert body["lastError"].endswith("(job job-1)")
     assert not api.outbox.exists() or not any(api.outbox.iterdir())  # nothing was sent
+
+
+async def test_a_recipient_holding_a_slash_is_removed_when_percent_encoded(api: Api) -> None:
+    await _suppress(api, "acme", "sales/eu@example.com")  # "/" is valid in a local part
+    gone = await api.client.delete(f"{URL}/sales%2Feu%40example.com", headers=api.as_("acme_admin"))
+    assert gone.status_code == 200, gone.text
+    assert (await api.client.get(URL, headers=api.as_("acme_admin"))).json()["items"] == []

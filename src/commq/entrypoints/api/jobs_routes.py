@@ -122,7 +122,8 @@ async def failed(
     return await _status_list(request, app, who, where, page)
 
 
-@router.get("/by-communication/{communication_id}", response_model=list[schemas.JobOut])
+# ``:path``: a communicationId may hold "/" (sent as %2F, which the server decodes first).
+@router.get("/by-communication/{communication_id:path}", response_model=list[schemas.JobOut])
 async def by_communication(
     communication_id: str, who: Viewer, app: App, business_id: BusinessId = None
 ) -> JSONResponse:

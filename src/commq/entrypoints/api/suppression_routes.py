@@ -31,7 +31,8 @@ async def list_suppressions(
     return JSONResponse({"items": items, "nextCursor": page.next_cursor})
 
 
-@router.delete("/{recipient}", summary="Send to a suppressed recipient again")
+# ``:path``: like a communicationId, a recipient is the caller's text and may hold "/".
+@router.delete("/{recipient:path}", summary="Send to a suppressed recipient again")
 async def delete_suppression(
     recipient: str, who: Manager, app: App, business_id: BusinessId = None
 ) -> JSONResponse:
