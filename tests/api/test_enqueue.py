@@ -91,13 +91,26 @@ async def test_bad_input_is_422_naming_the_field(
     assert field in problem["detail"]
 
 
-async def test_a_body_that_is_not_json_is_422(api: Api) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"{oops",
+        b'{"channel": "webhook", "recipient": "https://x.example", "payload": {"body": '
+        + b"9" * 5000  # more digits than Python's int conversion allows
+        + b"}}",
+        b"[" * 5000 + b"]" * 5000,  # nested deeper than the parser's recursion limit
+    ],
+    ids=["malformed", "huge-integer", "deep-nesting"],
+)
+async def test_a_body_that_is_not_json_commq_reads_is_422_naming_the_body(
+    api: Api, body: bytes
+) -> None:
     response = await api.client.post(
-        JOBS,
-        content=b"{oops",
-        headers={**api.as_("acme_producer"), "Content-Type": "application/json"},
+        JOBS, content=body, headers={**api.as_("acme_producer"), "Content-Type": "application/json"}
     )
-    assert response.status_code == 422
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["field"] == "body"
 
 
 async def test_a_body_over_one_mebibyte_is_413(api: Api) -> None:

@@ -70,18 +70,36 @@ async def _commq_error(_: Request, exc: Exception) -> JSONResponse:
 
 async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    errors = []
-    for error in exc.errors():
-        location = [str(part) for part in error.get("loc", ()) if part != "body"]
-        errors.append({"field": ".".join(location), "message": error.get("msg", "invalid")})
+    errors = [_field_error(error) for error in exc.errors()]
     first = errors[0] if errors else {"field": "", "message": "invalid request"}
     detail = f"{first['field']}: {first['message']}" if first["field"] else first["message"]
     return problem(422, detail, field=first["field"], errors=errors)
 
 
+def _field_error(error: Any) -> dict[str, str]:
+    loc = error.get("loc", ())
+    if error.get("type") == "json_invalid":  # loc is ("body", the character's position)
+        reason = error.get("ctx", {}).get("error", "invalid")
+        at = f" at character {loc[1]}" if len(loc) > 1 else ""
+        return {"field": "body", "message": f"not valid JSON: {reason}{at}"}
+    location = [str(part) for part in loc if part != "body"]
+    # An error about the body as a whole (an array where an object belongs) names it.
+    field = ".".join(location) or ("body" if loc[:1] == ("body",) else "")
+    return {"field": field, "message": error.get("msg", "invalid")}
+
+
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
+    if exc.status_code == 400 and isinstance(exc.__cause__, ValueError | RecursionError):
+        # FastAPI's "error parsing the body": JSON that json.loads refuses past its
+        # syntax (an integer of more than 4300 digits, nesting deeper than its stack).
+        return problem(422, _UNREADABLE_BODY, field="body")
     return problem(exc.status_code, str(exc.detail), headers=exc.headers)
+
+
+_UNREADABLE_BODY = (
+    "body: the JSON cannot be read (an integer of more than 4300 digits, or nesting too deep)"
+)
 
 
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
