@@ -138,3 +138,20 @@ def test_watching_needs_view_stats_and_stays_within_the_business() -> None:
         hub.authorize(support, "globex")
     with pytest.raises(PermissionDeniedError):
         hub.authorize(Principal("k3", "shop", Role.PRODUCER, "acme"), None)
+
+
+async def test_end_streams_ends_every_subscription_and_every_later_one() -> None:
+    hub = LiveStatsHub(Source(), interval=TICK, keepalive=60)
+    async with hub.subscribe("acme") as acme:
+        assert await next_of(acme) == "stats of acme"
+        waiting = asyncio.create_task(next_of(acme))
+        await asyncio.sleep(2 * TICK)
+        hub.end_streams()
+        with pytest.raises(StopAsyncIteration):
+            await waiting
+    async with hub.subscribe("acme") as late:
+        with pytest.raises(StopAsyncIteration):
+            await next_of(late)
+    assert hub.active_scopes == 0
+    await asyncio.sleep(TICK)
+    assert feed_tasks() == []

@@ -5,7 +5,9 @@ snapshot every ``interval`` seconds and publishes it when it changed, or when
 ``keepalive`` seconds passed without a publication. Subscribers only read the
 feed's latest snapshot, so a thousand idle clients of one business cost one
 query per tick, and a slow client skips snapshots instead of piling them up.
-The feed's task stops when its last subscriber leaves.
+The feed's task stops when its last subscriber leaves. At shutdown,
+``end_streams`` ends every subscription, so the streams built on them finish
+their responses instead of holding the server until its grace runs out.
 """
 
 from __future__ import annotations
@@ -36,8 +38,15 @@ class _Feed(Generic[T]):
         self.subscribers = 0
         self.version = 0
         self.latest: T | None = None
+        #: Set once the server shuts down: subscribers stop iterating.
+        self.ended = False
         self._published = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+
+    def end(self) -> None:
+        """Wake every subscriber one last time; their iteration then stops."""
+        self.ended = True
+        self._published.set()
 
     def publish(self, snapshot: T) -> None:
         self.latest = snapshot
@@ -76,8 +85,10 @@ class Subscription(Generic[T]):
         return self
 
     async def __anext__(self) -> T:
-        while self._feed.version == self._seen:
+        while self._feed.version == self._seen and not self._feed.ended:
             await self._feed.changed()
+        if self._feed.ended:
+            raise StopAsyncIteration
         self._seen = self._feed.version
         # version > 0 means a snapshot was published; T itself may allow None.
         return cast(T, self._feed.latest)
@@ -93,6 +104,7 @@ class LiveStatsHub(Generic[T]):
         self._interval = interval
         self._keepalive = keepalive
         self._feeds: dict[str | None, _Feed[T]] = {}
+        self._ended = False
 
     @property
     def active_scopes(self) -> int:
@@ -107,6 +119,11 @@ class LiveStatsHub(Generic[T]):
     @contextlib.asynccontextmanager
     async def subscribe(self, scope: str | None) -> AsyncIterator[Subscription[T]]:
         """Follow one scope's feed (started if needed) until the block exits."""
+        if self._ended:
+            ended: _Feed[T] = _Feed(scope)
+            ended.end()
+            yield Subscription(ended)
+            return
         feed = self._feeds.get(scope)
         if feed is None:
             feed = self._feeds[scope] = _Feed(scope)
@@ -121,6 +138,16 @@ class LiveStatsHub(Generic[T]):
                 del self._feeds[scope]
                 if feed.task is not None:
                     feed.task.cancel()
+
+    def end_streams(self) -> None:
+        """End every subscription, and any made from now on: the server is shutting down.
+
+        Live clients would otherwise keep their responses open until the server's
+        graceful-shutdown timeout cut them (with a traceback).
+        """
+        self._ended = True
+        for feed in self._feeds.values():
+            feed.end()
 
     async def close(self) -> None:
         """Stop every feed (at shutdown; subscribers are being disconnected anyway)."""

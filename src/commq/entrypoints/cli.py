@@ -56,35 +56,44 @@ def serve(
     no_worker: Annotated[bool, typer.Option("--no-worker", help="API only")] = False,
 ) -> None:
     """Serve the API (and, unless --no-worker, a worker in the same process)."""
-    import uvicorn
-
     from commq.entrypoints.api.app import create_app
+    from commq.entrypoints.api.server import STARTUP_FAILURE, serve_app
 
     settings = _settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     apply_migrations(settings.database_url)
-    asyncio.run(_first_start_key(settings))
+    asyncio.run(_first_start_key(settings, _base_url(host, port)))
     app_ = create_app(settings, run_worker=not no_worker, apply_migrations=False)
-    # Live streams (SSE) never end on their own: after the grace they are cut, so a
-    # SIGTERM cannot hang on a connected dashboard.
-    grace = settings.shutdown_grace
     settle_garbage_collector()
-    uvicorn.run(app_, host=host, port=port, log_level="info", timeout_graceful_shutdown=grace)
+    # Live streams end when shutdown begins; other requests get the grace to finish.
+    if not serve_app(app_, host, port, settings.shutdown_grace):
+        raise typer.Exit(STARTUP_FAILURE)
 
 
-async def _first_start_key(settings: Settings) -> None:
+def _base_url(host: str, port: int) -> str:
+    """Where a local client reaches ``commq serve --host host --port port``."""
+    if host in ("0.0.0.0", "::", ""):
+        host = "127.0.0.1"
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+
+
+async def _first_start_key(settings: Settings, base_url: str) -> None:
     container = await build(settings)
     try:
-        if not await container.keys.any_exist():
-            _, plain = await container.keys.create("first admin", Role.ADMIN, None, CLI_ACTOR)
-            typer.echo("")
-            typer.echo("First start: created an admin API key. It is shown only this once:")
-            typer.echo(f"    {plain}")
+        if await container.keys.any_exist():
             typer.echo(
-                f"Try: curl -H 'Authorization: Bearer {plain}' "
-                "http://127.0.0.1:8000/communication-queue/stats"
+                "API keys exist (only their hashes are stored): "
+                "`commq keys create --role admin --name NAME` makes another."
             )
-            typer.echo("")
+            return
+        _, plain = await container.keys.create("first admin", Role.ADMIN, None, CLI_ACTOR)
+        typer.echo("")
+        typer.echo("First start: created an admin API key. It is shown only this once:")
+        typer.echo(f"    {plain}")
+        typer.echo(
+            f"Try: curl -H 'Authorization: Bearer {plain}' {base_url}/communication-queue/stats"
+        )
+        typer.echo("")
     finally:
         await container.close()
 
