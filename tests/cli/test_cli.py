@@ -115,3 +115,37 @@ def test_bad_input_gets_a_clear_message_and_no_traceback(env: dict[str, str]) ->
     bad_setting = commq("stats", env={**env, "COMMQ_MAX_ATTEMPTS": "many"})
     assert bad_setting.returncode == 2 and "COMMQ_MAX_ATTEMPTS" in bad_setting.stderr
     assert "Traceback" not in bad_setting.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "field"),
+    [
+        ("--priority", "99999999999999999999", "priority"),  # past a 64-bit integer
+        ("--priority", "5000", "priority"),  # the API refuses it too
+        ("--business", "", "businessId"),
+        ("--communication-id", "", "communicationId"),
+    ],
+)
+def test_enqueue_refuses_what_the_api_refuses_naming_the_field(
+    env: dict[str, str], option: str, value: str, field: str
+) -> None:
+    args = {"--business": "acme", option: value}
+    done = commq(
+        "enqueue", "--channel", "sms", "--to", "+14155550100", "--text", "hi",
+        *[part for pair in args.items() for part in pair], env=env,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stdout
+    assert done.stderr.startswith(f"error: {field}: "), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize(("option", "value"), [("--business", ""), ("--name", " ")])
+def test_keys_create_refuses_an_empty_business_or_name(
+    env: dict[str, str], option: str, value: str
+) -> None:
+    # An empty --business (an unset "$BUSINESS") must not quietly make a platform key.
+    args = {"--role": "admin", "--name": "ops", option: value}
+    done = commq("keys", "create", *[p for pair in args.items() for p in pair], env=env)
+    assert done.returncode == 1, done.stdout
+    assert option.removeprefix("--") in done.stderr and "cq_" not in done.stdout
+    assert "Traceback" not in done.stderr

@@ -14,6 +14,9 @@ from commq.domain.jobs import Channel, NewJob
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 MAX_ATTEMPTS_LIMIT = 100
+PRIORITY_LIMIT = 1000
+#: The longest text each reference may be, by JSON field (the API schema's limits).
+_TEXT_LIMITS = {"businessId": 200, "communicationId": 200, "idempotencyKey": 255}
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
 # Built once: json.dumps with options builds an encoder per call, a third of the check.
 _SIZING = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
@@ -21,11 +24,29 @@ _SIZING = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
 def validate_new_job(job: NewJob, prefix: str = "") -> None:
     """Raise InvalidJobError naming the field when ``job`` breaks a rule of DESIGN §2."""
+    _check_references(job, prefix)
     _check_recipient(job.channel, job.recipient, f"{prefix}recipient")
     _check_payload(job.channel, job.payload, f"{prefix}payload")
     if not 1 <= job.max_attempts <= MAX_ATTEMPTS_LIMIT:
         raise InvalidJobError(
             f"maxAttempts must be between 1 and {MAX_ATTEMPTS_LIMIT}", f"{prefix}maxAttempts"
+        )
+
+
+def _check_references(job: NewJob, prefix: str) -> None:
+    # The API's schema refuses these first; the CLI and other callers rely on this check.
+    texts = {
+        "businessId": job.business_id,
+        "communicationId": job.communication_id,
+        "idempotencyKey": job.idempotency_key,
+    }
+    for field, text in texts.items():
+        if text is not None and not 1 <= len(text) <= _TEXT_LIMITS[field]:
+            limit = _TEXT_LIMITS[field]
+            raise InvalidJobError(f"must be 1 to {limit} characters", f"{prefix}{field}")
+    if not -PRIORITY_LIMIT <= job.priority <= PRIORITY_LIMIT:
+        raise InvalidJobError(
+            f"priority must be between {-PRIORITY_LIMIT} and {PRIORITY_LIMIT}", f"{prefix}priority"
         )
 
 

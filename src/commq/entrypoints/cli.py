@@ -119,6 +119,11 @@ def keys_create(
     business: Annotated[str | None, typer.Option(help="Limit the key to one business")] = None,
 ) -> None:
     """Create an API key; the key is printed once, as the last line."""
+    if not name.strip():
+        raise _fail("--name must name who or what uses the key")
+    if business is not None and not business.strip():
+        # An unset "$BUSINESS" must not quietly make a key that sees every business.
+        raise _fail("--business is empty: name the business, or leave it out for a platform key")
     settings = _settings()
     apply_migrations(settings.database_url)
     stored, plain = asyncio.run(_create_key(settings, name, role, business))
