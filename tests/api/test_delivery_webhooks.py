@@ -249,3 +249,62 @@ async def test_callbacks_of_an_unconfigured_provider_are_refused_for_now(
         answer = await plain.client.post("/webhooks/sendgrid", content=b"[]")
         assert answer.status_code == 503
         assert "COMMQ_SENDGRID_WEBHOOK_PUBLIC_KEY" in answer.json()["detail"]
+
+
+@pytest.fixture
+async def api_on_both(
+    database_url: str, tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey
+) -> AsyncIterator[Api]:
+    der = signing_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    settings: Settings = replace(
+        base_settings(database_url, tmp_path),
+        reliability=ReliabilitySettings(
+            sendgrid_webhook_public_key=base64.b64encode(der).decode(),
+            twilio_auth_token=TWILIO_TOKEN,
+        ),
+    )
+    async with running(settings) as built:
+        yield built
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {"event": "delivered", "commq_job_id": "j" * 60, "sg_event_id": "e1"},
+        {"event": "delivered", "sg_event_id": "e\u00002", "sg_message_id": "m\u0000.x"},
+        {"event": "bounce", "commq_job_id": "\u0000", "sg_event_id": "e3"},
+        {"event": "delivered", "sg_event_id": ["a"] * 3, "sg_message_id": {"x": 1}},
+    ],
+    ids=["long-job-id", "nul-ids", "nul-job-id", "odd-types"],
+)
+async def test_a_signed_sendgrid_event_of_odd_fields_is_never_a_500(
+    api_on_both: Api, signing_key: ec.EllipticCurvePrivateKey, event: dict[str, Any]
+) -> None:
+    response = await api_on_both.client.post("/webhooks/sendgrid", **_signed(signing_key, [event]))
+    assert response.status_code == 200, response.text
+    assert response.json()["unknown"] == 1
+
+
+async def test_a_signed_sendgrid_body_nested_too_deep_is_400(
+    api: Api, signing_key: ec.EllipticCurvePrivateKey
+) -> None:
+    body = b"[" * 100_000 + b"]" * 100_000
+    signature = signing_key.sign(b"1777777777" + body, ec.ECDSA(hashes.SHA256()))
+    headers = {SG_SIGNATURE: base64.b64encode(signature).decode(), SG_TIMESTAMP: "1777777777"}
+    response = await api.client.post("/webhooks/sendgrid", content=body, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_signed_twilio_callback_with_a_nul_is_never_a_500(api_on_both: Api) -> None:
+    url = "http://commq.test/webhooks/twilio"
+    params = [("MessageSid", "SM\u00001"), ("MessageStatus", "delivered")]
+    headers = {
+        "X-Twilio-Signature": twilio_signature(TWILIO_TOKEN, url, params),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    response = await api_on_both.client.post(url, content=urlencode(params), headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["unknown"] == 1

@@ -39,6 +39,8 @@ SIGNATURE_HEADER = "x-twilio-email-event-webhook-signature"
 TIMESTAMP_HEADER = "x-twilio-email-event-webhook-timestamp"
 #: The custom argument the SendGrid sender puts on every message.
 JOB_ID_ARG = "commq_job_id"
+#: A job id (a UUID) is 36 characters.
+JOB_ID_LENGTH = 36
 
 #: Event → deliveryStatus ("deferred", "open", "click" … change none).
 _STATUS = {
@@ -65,7 +67,7 @@ class SendGridEventWebhook:
         self.verify(headers, body)
         try:
             batch = json.loads(body)
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nested deeper than json's stack
             raise ValueError("the body is not JSON") from None
         if not isinstance(batch, list):
             raise ValueError("the body is not a JSON array of events")
@@ -105,16 +107,22 @@ def _event(item: Any) -> DeliveryEvent | None:
     suppress = _suppression(kind, item)
     if status is None and suppress is None:
         return None
-    job_id = item.get(JOB_ID_ARG)
-    message_id = str(item.get("sg_message_id") or "").split(".", 1)[0]
+    job_id = _text(item.get(JOB_ID_ARG))
+    message_id = _text(item.get("sg_message_id")).split(".", 1)[0]
     return DeliveryEvent(
         provider=PROVIDER,
-        event_id=str(item.get("sg_event_id") or _fallback_id(item)),
-        job_id=str(job_id)[:64] if job_id else None,
+        event_id=_text(item.get("sg_event_id")) or _fallback_id(item),
+        # Longer than a job id: not an id commq put on a message, so no job of ours.
+        job_id=job_id if 0 < len(job_id) <= JOB_ID_LENGTH else None,
         provider_message_id=message_id or None,
         status=status,
         suppress=suppress,
     )
+
+
+def _text(value: Any) -> str:
+    """A field as text the database can hold (PostgreSQL text cannot hold NUL)."""
+    return str(value or "").replace("\x00", "")
 
 
 def _suppression(kind: str, item: dict[str, Any]) -> SuppressionReason | None:

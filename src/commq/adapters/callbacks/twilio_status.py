@@ -57,7 +57,8 @@ class TwilioStatusCallback:
     ) -> list[DeliveryEvent]:
         """The callback's event (none for a status commq does not track)."""
         self.verify(headers, url, params)
-        fields = dict(params)
+        # Verified over the parameters as sent; stored without NUL (PostgreSQL text cannot).
+        fields = {name: value.replace("\x00", "") for name, value in params}
         sid, status = fields.get("MessageSid", ""), fields.get("MessageStatus", "").lower()
         if not sid:
             raise ValueError("MessageSid is missing")
