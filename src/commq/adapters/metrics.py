@@ -162,7 +162,7 @@ class PrometheusMetrics:
 class QueueGauges:
     """What the database says at scrape time."""
 
-    #: (status, channel, count) for every pair that has jobs.
+    #: (status, channel, count) for every status and channel (0 included).
     jobs: Sequence[tuple[str, str, int]]
     oldest_pending_age_seconds: float
     #: (provider, state) of each provider's shared circuit breaker.
