@@ -59,6 +59,14 @@ async def test_unreadable_filters_are_noted_and_ignored(dash: Dashboard) -> None
     assert "no longer valid" in page.text
 
 
+async def test_created_to_the_last_day_of_9999_lists_every_job(dash: Dashboard) -> None:
+    job = await dash.api.enqueue("acme_producer")
+    client, _ = await dash.signed_in("acme_admin")
+    page = await client.get("/dashboard/jobs?createdFrom=2000-01-01&createdTo=9999-12-31")
+    assert page.status_code == 200
+    assert job["id"] in page.text
+
+
 async def test_pages_follow_the_keyset_cursor(dash: Dashboard) -> None:
     ids = [(await dash.api.enqueue("acme_producer"))["id"] for _ in range(53)]
     client, _ = await dash.signed_in("acme_admin")

@@ -149,7 +149,11 @@ def _day_start(text: str | None, days: int = 0) -> datetime | None:
     """Midnight UTC of a YYYY-MM-DD day (``days`` later: createdTo is exclusive)."""
     if text is None:
         return None
-    return datetime.combine(date.fromisoformat(text), time(), UTC) + timedelta(days=days)
+    start = datetime.combine(date.fromisoformat(text), time(), UTC)
+    try:
+        return start + timedelta(days=days)
+    except OverflowError:  # the day after 9999-12-31: nothing is later, so no bound
+        return None
 
 
 def _iso(value: datetime | None) -> str | None:
