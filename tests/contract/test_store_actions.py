@@ -159,3 +159,12 @@ async def test_an_audit_event_of_its_own_is_appended_with_filter_and_count(
     )
     assert (event["filter"], event["count"], event["role"]) == (filter_, 12, "manager")
     assert list(event["filter"]) == ["status", "channel"]
+
+
+@pytest.mark.parametrize("job_id", ["\x00", "a\x00b"])
+async def test_a_job_id_holding_nul_finds_no_job_and_changes_nothing(
+    job_store: SqlJobStore, job_id: str
+) -> None:
+    # PostgreSQL text cannot hold NUL: no job has such an id, on either backend.
+    assert await job_store.find_job(job_id, None) is None
+    assert await job_store.apply_action(job_id, Action.CANCEL, audit("job.cancel")) is None

@@ -102,6 +102,8 @@ class SqlJobStore:
         return {(r["business_id"], r["idempotency_key"]): job_from_row(r) for r in rows}
 
     async def find_job(self, job_id: str, business_id: str | None) -> Job | None:
+        if not _storable_id(job_id):
+            return None
         async with self._tx.read() as conn:
             row = (await conn.execute(jobs.select().where(*_one(job_id, business_id)))).mappings()
             found = row.first()
@@ -214,6 +216,8 @@ class SqlJobStore:
                 return reclaimed
 
     async def apply_action(self, job_id: str, action: Action, audit: AuditEntry) -> Job | None:
+        if not _storable_id(job_id):
+            return None
         async with self._tx.write() as conn:
             row = await _change(conn, job_id, action, audit.business_id)
             if row is None:
@@ -233,6 +237,11 @@ class SqlJobStore:
     async def record_audit(self, audit: AuditEntry) -> None:
         async with self._tx.write() as conn:
             await conn.execute(audit_insert(audit, audit.business_id, audit.job_id))
+
+
+def _storable_id(job_id: str) -> bool:
+    """False for an id no job can have: PostgreSQL text cannot even be compared with NUL."""
+    return "\x00" not in job_id
 
 
 def _one(job_id: str, business_id: str | None) -> list[ColumnElement[bool]]:
