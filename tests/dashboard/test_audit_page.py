@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from .conftest import Dashboard
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import Dashboard, base_settings, running, with_providers
 
 Q = "/communication-queue"
 
@@ -46,3 +51,19 @@ async def test_a_bulk_change_by_cookie_needs_the_csrf_token(dash: Dashboard) -> 
     client, _ = await dash.signed_in("acme_admin")
     refused = await client.post(f"{Q}/failed/retry", json={})
     assert refused.status_code == 403
+
+
+@pytest.fixture
+async def dash_on_both(database_url: str, tmp_path: Path) -> AsyncIterator[Dashboard]:
+    """The dashboard over SQLite and PostgreSQL (whose text cannot hold NUL)."""
+    settings = with_providers(
+        base_settings(database_url, tmp_path), "email=outbox", session_secret="test-secret"
+    )
+    async with running(settings) as api:
+        yield Dashboard(api)
+
+
+async def test_a_job_id_filter_holding_nul_is_ignored(dash_on_both: Dashboard) -> None:
+    admin, _ = await dash_on_both.signed_in("acme_admin")
+    page = await admin.get("/dashboard/audit?jobId=%00")
+    assert page.status_code == 200

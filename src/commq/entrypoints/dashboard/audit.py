@@ -42,6 +42,8 @@ async def audit(request: Request, viewer: Auditor, app: App) -> HTMLResponse:
     params = request.query_params
     action = params.get("action") if params.get("action") in ACTIONS else None
     job_id = (params.get("jobId") or "").strip()[:64] or None
+    if job_id and "\x00" in job_id:  # no job has one (PostgreSQL text cannot hold NUL)
+        job_id = None
     where = AuditFilter(business_id=business, action=action, job_id=job_id)
     cursor = params.get("cursor") or None
     problem = None
