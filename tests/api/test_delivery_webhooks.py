@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import secrets
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -276,8 +277,21 @@ async def api_on_both(
         {"event": "delivered", "sg_event_id": "e\u00002", "sg_message_id": "m\u0000.x"},
         {"event": "bounce", "commq_job_id": "\u0000", "sg_event_id": "e3"},
         {"event": "delivered", "sg_event_id": ["a"] * 3, "sg_message_id": {"x": 1}},
+        # Lone surrogates: JSON can escape them, UTF-8 (so neither database) cannot hold them.
+        {"event": "delivered", "sg_event_id": "e\ud800", "commq_job_id": "\udfff"},
+        {"event": "delivered", "sg_event_id": "e5", "sg_message_id": "\ud800.x"},
+        # Beyond what a PostgreSQL index entry holds (2704 bytes), and not compressible.
+        {"event": "delivered", "sg_event_id": secrets.token_urlsafe(6000)},
     ],
-    ids=["long-job-id", "nul-ids", "nul-job-id", "odd-types"],
+    ids=[
+        "long-job-id",
+        "nul-ids",
+        "nul-job-id",
+        "odd-types",
+        "surrogates",
+        "surrogate-msg",
+        "huge-id",
+    ],
 )
 async def test_a_signed_sendgrid_event_of_odd_fields_is_never_a_500(
     api_on_both: Api, signing_key: ec.EllipticCurvePrivateKey, event: dict[str, Any]
@@ -308,3 +322,17 @@ async def test_a_signed_twilio_callback_with_a_nul_is_never_a_500(api_on_both: A
     response = await api_on_both.client.post(url, content=urlencode(params), headers=headers)
     assert response.status_code == 200, response.text
     assert response.json()["unknown"] == 1
+
+
+async def test_a_signed_twilio_callback_with_a_huge_sid_is_never_a_500(api_on_both: Api) -> None:
+    url = "http://commq.test/webhooks/twilio"
+    params = [("MessageSid", "SM" + secrets.token_hex(3000)), ("MessageStatus", "delivered")]
+    headers = {
+        "X-Twilio-Signature": twilio_signature(TWILIO_TOKEN, url, params),
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+    response = await api_on_both.client.post(url, content=urlencode(params), headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["unknown"] == 1
+    again = await api_on_both.client.post(url, content=urlencode(params), headers=headers)
+    assert again.json()["duplicates"] == 1

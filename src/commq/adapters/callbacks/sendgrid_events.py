@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import load_der_public_key, load_pem_public_key
 
+from commq.adapters.callbacks.identifiers import event_key, stored_text
 from commq.adapters.callbacks.signatures import SignatureError
 from commq.domain.delivery import DeliveryEvent
 from commq.domain.jobs import DeliveryStatus
@@ -107,22 +108,17 @@ def _event(item: Any) -> DeliveryEvent | None:
     suppress = _suppression(kind, item)
     if status is None and suppress is None:
         return None
-    job_id = _text(item.get(JOB_ID_ARG))
-    message_id = _text(item.get("sg_message_id")).split(".", 1)[0]
+    job_id = stored_text(item.get(JOB_ID_ARG))
+    message_id = stored_text(item.get("sg_message_id")).split(".", 1)[0]
     return DeliveryEvent(
         provider=PROVIDER,
-        event_id=_text(item.get("sg_event_id")) or _fallback_id(item),
+        event_id=event_key(stored_text(item.get("sg_event_id"))) or _fallback_id(item),
         # Longer than a job id: not an id commq put on a message, so no job of ours.
         job_id=job_id if 0 < len(job_id) <= JOB_ID_LENGTH else None,
         provider_message_id=message_id or None,
         status=status,
         suppress=suppress,
     )
-
-
-def _text(value: Any) -> str:
-    """A field as text the database can hold (PostgreSQL text cannot hold NUL)."""
-    return str(value or "").replace("\x00", "")
 
 
 def _suppression(kind: str, item: dict[str, Any]) -> SuppressionReason | None:

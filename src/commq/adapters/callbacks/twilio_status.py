@@ -17,6 +17,7 @@ import hashlib
 import hmac
 from collections.abc import Mapping, Sequence
 
+from commq.adapters.callbacks.identifiers import event_key, stored_text
 from commq.adapters.callbacks.signatures import SignatureError
 from commq.domain.delivery import DeliveryEvent
 from commq.domain.jobs import DeliveryStatus
@@ -57,8 +58,8 @@ class TwilioStatusCallback:
     ) -> list[DeliveryEvent]:
         """The callback's event (none for a status commq does not track)."""
         self.verify(headers, url, params)
-        # Verified over the parameters as sent; stored without NUL (PostgreSQL text cannot).
-        fields = {name: value.replace("\x00", "") for name, value in params}
+        # Verified over the parameters as sent; stored as text the database can hold.
+        fields = {name: stored_text(value) for name, value in params}
         sid, status = fields.get("MessageSid", ""), fields.get("MessageStatus", "").lower()
         if not sid:
             raise ValueError("MessageSid is missing")
@@ -67,7 +68,7 @@ class TwilioStatusCallback:
         delivery = _STATUS.get(status)
         if delivery is None and suppress is None:
             return []
-        event_id = f"{sid}:{status}:{code}"
+        event_id = event_key(f"{sid}:{status}:{code}")
         return [DeliveryEvent(PROVIDER, event_id, None, sid, delivery, suppress)]
 
     def verify(
