@@ -336,3 +336,15 @@ async def test_a_signed_twilio_callback_with_a_huge_sid_is_never_a_500(api_on_bo
     assert response.json()["unknown"] == 1
     again = await api_on_both.client.post(url, content=urlencode(params), headers=headers)
     assert again.json()["duplicates"] == 1
+
+
+@pytest.mark.parametrize("body", [b"MessageSid=SM1&To=\xff\xfe", b"\x80" * 10])
+async def test_an_unsigned_twilio_callback_is_401_whatever_its_body(api: Api, body: bytes) -> None:
+    # The signature is the callback's authentication: it is judged before the body.
+    headers = {"Content-Type": "application/x-www-form-urlencoded"}
+    response = await api.client.post("/webhooks/twilio", content=body, headers=headers)
+    assert response.status_code == 401, response.text
+    forged = await api.client.post(
+        "/webhooks/twilio", content=body, headers={**headers, "X-Twilio-Signature": "abc="}
+    )
+    assert forged.status_code == 401, forged.text
