@@ -56,10 +56,11 @@ def test_serve_settles_the_collector_after_building_the_app_and_before_serving(
     monkeypatch.setenv("COMMQ_OUTBOX_DIR", str(tmp_path / "outbox"))
     monkeypatch.setattr(cli, "settle_garbage_collector", lambda: steps.append("settle"))
 
-    def run(app: Any, **options: Any) -> None:
+    def serve_app(app: Any, *options: Any) -> bool:
         steps.append("serve")
+        return True
 
-    monkeypatch.setattr("uvicorn.run", run)
+    monkeypatch.setattr("commq.entrypoints.api.server.serve_app", serve_app)
 
     result = CliRunner().invoke(cli.app, ["serve", "--no-worker"])
 
