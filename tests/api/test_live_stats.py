@@ -220,12 +220,17 @@ async def test_a_browser_offers_its_key_as_a_subprotocol(server: LiveServer) -> 
 
 
 @pytest.mark.parametrize(
-    ("who", "query"),
-    [(None, ""), ("nobody", ""), ("acme_producer", ""), ("acme_admin", "?businessId=globex")],
+    ("who", "query", "status"),
+    [
+        (None, "", 401),
+        ("nobody", "", 401),
+        ("acme_producer", "", 403),
+        ("acme_admin", "?businessId=globex", 403),
+    ],
     ids=["no key", "unknown key", "producer", "other business"],
 )
 async def test_a_socket_without_view_stats_on_its_scope_is_refused(
-    server: LiveServer, who: str | None, query: str
+    server: LiveServer, who: str | None, query: str, status: int
 ) -> None:
     headers = {"Authorization": "Bearer cq_nope"} if who == "nobody" else {}
     if who in server.keys:
@@ -233,7 +238,12 @@ async def test_a_socket_without_view_stats_on_its_scope_is_refused(
     with pytest.raises(InvalidStatus) as refused:
         async with connect(server.ws + SOCKET + query, additional_headers=headers, proxy=None):
             pass
-    assert refused.value.response.status_code == 403
+    response = refused.value.response
+    assert response.status_code == status
+    if status == 401:  # the handshake is refused as any request without a key is
+        assert response.headers["Content-Type"] == "application/problem+json"
+        assert response.headers["WWW-Authenticate"] == 'Bearer realm="commq"'
+        assert json.loads(response.body)["status"] == 401
 
 
 async def test_a_closed_socket_releases_its_feed(server: LiveServer) -> None:

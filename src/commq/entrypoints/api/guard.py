@@ -147,7 +147,10 @@ def _replay(body: bytes) -> Receive:
 
 
 async def _answer(scope: Scope, send: Send, status: int, detail: str) -> None:
-    if scope["type"] == "websocket":
+    websocket = scope["type"] == "websocket"
+    if websocket and "websocket.http.response" not in scope.get("extensions", {}):
+        # A server without the ASGI denial-response extension turns any close
+        # before accept into a bare 403; the close code still tells 401 apart.
         await send({"type": "websocket.close", "code": {401: 4401, 403: 4403}.get(status, 1009)})
         return
     titles = {401: "Unauthorized", 403: "Forbidden", 413: "Content Too Large"}
@@ -161,5 +164,6 @@ async def _answer(scope: Scope, send: Send, status: int, detail: str) -> None:
     ]
     if status == 401:
         headers.append((b"www-authenticate", b'Bearer realm="commq"'))
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
+    kind = "websocket.http.response" if websocket else "http.response"
+    await send({"type": f"{kind}.start", "status": status, "headers": headers})
+    await send({"type": f"{kind}.body", "body": payload})
