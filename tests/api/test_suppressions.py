@@ -108,3 +108,33 @@ async def test_a_recipient_holding_a_slash_is_removed_when_percent_encoded(api: 
     gone = await api.client.delete(f"{URL}/sales%2Feu%40example.com", headers=api.as_("acme_admin"))
     assert gone.status_code == 200, gone.text
     assert (await api.client.get(URL, headers=api.as_("acme_admin"))).json()["items"] == []
+
+
+async def test_one_recipient_is_looked_up_in_the_callers_business_only(api: Api) -> None:
+    await _suppress(api, "acme", "ana@example.com")
+    await _suppress(api, "globex", "ana@example.com")
+    await _suppress(api, "globex", "bo@example.com")
+    found = await api.client.get(f"{URL}/Ana@Example.com", headers=api.as_("acme_manager"))
+    assert found.status_code == 200, found.text
+    [entry] = found.json()["items"]
+    assert (entry["businessId"], entry["channel"], entry["recipient"], entry["reason"]) == (
+        "acme",
+        "email",
+        "ana@example.com",
+        "hard_bounce",
+    )
+    # Another business's entry is as absent as one nobody listed.
+    hidden = await api.client.get(f"{URL}/bo@example.com", headers=api.as_("acme_manager"))
+    assert hidden.status_code == 404
+    assert hidden.headers["content-type"] == "application/problem+json"
+    other = await api.client.get(
+        f"{URL}/bo@example.com", params={"businessId": "globex"}, headers=api.as_("acme_admin")
+    )
+    assert other.status_code == 403
+    everywhere = await api.client.get(f"{URL}/ana@example.com", headers=api.as_("admin"))
+    assert [i["businessId"] for i in everywhere.json()["items"]] == ["acme", "globex"]
+    slash = await api.client.get(f"{URL}/sales%2Feu%40example.com", headers=api.as_("admin"))
+    assert slash.status_code == 404
+    for who in ("acme_support", "acme_producer"):
+        refused = await api.client.get(f"{URL}/ana@example.com", headers=api.as_(who))
+        assert refused.status_code == 403

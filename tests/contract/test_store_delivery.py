@@ -152,3 +152,22 @@ async def test_deleting_a_suppression_is_audited_and_scoped_to_the_business(
     assert await count_rows(store_engine, audit_events, action="suppression.delete") == 1
     left = await suppressions.list_suppressions(None, 10, None)
     assert [(s.business_id, s.recipient) for s in left.items] == [(OTHER_BUSINESS, "ana@x.io")]
+
+
+async def test_a_recipient_is_found_on_every_channel_as_each_stores_it(
+    suppressions: SqlSuppressionStore,
+) -> None:
+    for business, channel, recipient in (
+        (BUSINESS, Channel.EMAIL, "ana@x.io"),
+        (BUSINESS, Channel.SMS, "+15550001"),
+        (OTHER_BUSINESS, Channel.EMAIL, "ana@x.io"),
+    ):
+        entry = Suppression(business, channel, recipient, SuppressionReason.HARD_BOUNCE)
+        await suppressions.add_suppression(entry)
+    [mine] = await suppressions.recipient_suppressions(BUSINESS, "ANA@x.io")
+    assert (mine.business_id, mine.channel, mine.recipient) == (BUSINESS, Channel.EMAIL, "ana@x.io")
+    everywhere = await suppressions.recipient_suppressions(None, " ana@x.io ")
+    assert [s.business_id for s in everywhere] == sorted([BUSINESS, OTHER_BUSINESS])
+    [number] = await suppressions.recipient_suppressions(BUSINESS, " +15550001")
+    assert number.channel is Channel.SMS
+    assert await suppressions.recipient_suppressions(BUSINESS, "+15550002") == []

@@ -389,6 +389,12 @@ class SuppressionStore(Protocol):
         """One keyset page, by recipient; raises InvalidCursorError for a foreign cursor."""
         ...
 
+    async def recipient_suppressions(
+        self, business_id: str | None, recipient: str
+    ) -> list[Suppression]:
+        """``recipient``'s entries on every channel, in one business or (None) all of them."""
+        ...
+
     async def delete_suppression(self, business_id: str, recipient: str, audit: AuditEntry) -> int:
         """Unlist ``recipient`` on every channel, audited in the same transaction.
 

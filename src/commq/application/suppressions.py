@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from commq.application.ports import SuppressionStore
 from commq.application.scope import read_scope, require
 from commq.domain.audit import AuditEntry, Principal
 from commq.domain.errors import InvalidJobError
 from commq.domain.permissions import Permission
-from commq.domain.suppression import SuppressionPage
+from commq.domain.suppression import Suppression, SuppressionPage
 
 
 class SuppressionService:
@@ -28,6 +30,15 @@ class SuppressionService:
         return await self._store.list_suppressions(
             read_scope(principal, business_id), limit, cursor
         )
+
+    async def find(
+        self, principal: Principal, recipient: str, business_id: str | None
+    ) -> Sequence[Suppression]:
+        """``recipient``'s entries (every channel) in the caller's business, or a platform
+        key's every business unless it names one."""
+        require(principal, Permission.MANAGE_SUPPRESSIONS)
+        business = read_scope(principal, business_id)
+        return await self._store.recipient_suppressions(business, recipient)
 
     async def delete(self, principal: Principal, recipient: str, business_id: str | None) -> int:
         """Remove ``recipient`` from the business's list; returns how many entries went.

@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Insert, and_, delete, or_, tuple_
+from sqlalchemy import ColumnElement, Insert, and_, delete, or_, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -99,21 +99,34 @@ class SqlSuppressionStore:
         next_cursor = _encode(rows[limit - 1]) if more else None
         return SuppressionPage([_entry(r) for r in rows[:limit]], next_cursor)
 
+    async def recipient_suppressions(
+        self, business_id: str | None, recipient: str
+    ) -> list[Suppression]:
+        query = suppressions.select().where(_names(recipient))
+        if business_id is not None:
+            query = query.where(_s.business_id == business_id)
+        async with self._tx.read() as conn:
+            rows = (await conn.execute(query.order_by(*_KEY))).mappings().all()
+        return [_entry(r) for r in rows]
+
     async def delete_suppression(self, business_id: str, recipient: str, audit: AuditEntry) -> int:
-        email = recipient_key(Channel.EMAIL, recipient)
-        other = recipient.strip()
-        statement = delete(suppressions).where(
-            _s.business_id == business_id,
-            or_(
-                and_(_s.channel == Channel.EMAIL.value, _s.recipient == email),
-                and_(_s.channel != Channel.EMAIL.value, _s.recipient == other),
-            ),
-        )
+        statement = delete(suppressions).where(_s.business_id == business_id, _names(recipient))
         async with self._tx.write() as conn:
             removed = (await conn.execute(statement.returning(_s.recipient))).all()
             if removed:
                 await conn.execute(audit_insert(audit, business_id, None))
         return len(removed)
+
+
+def _names(recipient: str) -> ColumnElement[bool]:
+    """Entries for ``recipient`` on any channel, compared as each channel stores it."""
+    return or_(
+        and_(
+            _s.channel == Channel.EMAIL.value,
+            _s.recipient == recipient_key(Channel.EMAIL, recipient),
+        ),
+        and_(_s.channel != Channel.EMAIL.value, _s.recipient == recipient.strip()),
+    )
 
 
 def _entry(row: RowMapping) -> Suppression:

@@ -32,6 +32,17 @@ async def list_suppressions(
 
 
 # ``:path``: like a communicationId, a recipient is the caller's text and may hold "/".
+@router.get("/{recipient:path}", summary="Whether a recipient is suppressed, and why")
+async def get_suppression(
+    recipient: str, who: Manager, app: App, business_id: BusinessId = None
+) -> JSONResponse:
+    """The recipient's entries (one per channel it is suppressed on); 404 when it is not."""
+    found = await app.suppressions.find(who, recipient, business_id)
+    if not found:
+        return problem(404, f"{recipient} is not suppressed")
+    return JSONResponse({"items": [suppression_json(s) for s in found]})
+
+
 @router.delete("/{recipient:path}", summary="Send to a suppressed recipient again")
 async def delete_suppression(
     recipient: str, who: Manager, app: App, business_id: BusinessId = None
