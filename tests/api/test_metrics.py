@@ -103,7 +103,9 @@ async def token_api(settings: Settings) -> AsyncIterator[Api]:
         yield built
 
 
-@pytest.mark.parametrize("header", [None, "Bearer wrong", "Bearer s3cre", "Basic s3cret"])
+@pytest.mark.parametrize(
+    "header", [None, "Bearer wrong", "Bearer s3cre", "Basic s3cret", "Bearers3cret", "s3cret"]
+)
 async def test_a_configured_token_is_required(token_api: Api, header: str | None) -> None:
     headers = {"Authorization": header} if header else {}
     response = await token_api.client.get("/metrics", headers=headers)
@@ -111,8 +113,9 @@ async def test_a_configured_token_is_required(token_api: Api, header: str | None
     assert response.headers["content-type"] == "application/problem+json"
 
 
-async def test_the_right_token_reads_the_metrics(token_api: Api) -> None:
-    _, samples = await scrape(token_api.client, Authorization="Bearer s3cret")
+@pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+async def test_the_right_token_reads_the_metrics(token_api: Api, scheme: str) -> None:
+    _, samples = await scrape(token_api.client, Authorization=f"{scheme} s3cret")
     assert ("commq_oldest_pending_age_seconds", frozenset()) in samples
 
 

@@ -28,8 +28,9 @@ def scrape_allowed(token: str | None, authorization: str | None) -> bool:
     """Whether a scrape may read metrics: no token configured, or the right Bearer token."""
     if not token:
         return True
-    expected = f"Bearer {token}".encode()
-    return hmac.compare_digest(expected, (authorization or "").encode())
+    # The scheme is case-insensitive (RFC 9110), as the API's own key check reads it.
+    scheme, _, sent = (authorization or "").partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(token.encode(), sent.strip().encode())
 
 
 def worker_metrics_app(container: Container) -> Starlette:
