@@ -21,6 +21,7 @@ PUBLIC = {
     "/openapi.json",
     "/docs",
     "/docs/oauth2-redirect",
+    "/docs/assets",  # Swagger UI's and ReDoc's scripts, served locally
     "/redoc",
     # Delivery-status callbacks: no API key, the provider's signature is checked instead
     # (tests/api/test_delivery_webhooks.py).
@@ -138,4 +139,14 @@ async def test_producers_cannot_read_jobs(api: Api) -> None:
 async def test_openapi_and_docs_are_served(api: Api) -> None:
     spec = (await api.client.get("/openapi.json")).json()
     assert "/communication-queue/jobs" in spec["paths"]
-    assert (await api.client.get("/docs")).status_code == 200
+    docs = await api.client.get("/docs")
+    assert docs.status_code == 200
+    # Everything the page loads comes from this server: /docs works on a closed network.
+    assert "cdn." not in docs.text and "https://" not in docs.text
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css"):
+        assert f'"/docs/assets/{asset}"' in docs.text or f"'/docs/assets/{asset}'" in docs.text
+        served = await api.client.get(f"/docs/assets/{asset}")
+        assert served.status_code == 200 and len(served.content) > 100_000
+    redoc = await api.client.get("/redoc")
+    assert redoc.status_code == 200 and "/docs/assets/redoc.standalone.js" in redoc.text
+    assert "https://" not in redoc.text

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.telemetry import TelemetryConfig
+from fastapi_offline import FastAPIOffline
 
 from commq.adapters.store import check_schema, migrate
 from commq.entrypoints.api import (
@@ -72,7 +73,10 @@ def create_app(
             await app.state.stats_hub.close()
             await container.close()
 
-    app = FastAPI(
+    app = FastAPIOffline(
+        # Swagger UI's and ReDoc's scripts from the installed package: FastAPI's own
+        # pages fetch them from a CDN, which leaves /docs blank on a closed network.
+        static_url="/docs/assets",
         title="commq",
         version="0.1.0",
         description=DESCRIPTION,
