@@ -18,6 +18,16 @@ PRIORITY_LIMIT = 1000
 #: The longest text each reference may be, by JSON field (the API schema's limits).
 _TEXT_LIMITS = {"businessId": 200, "communicationId": 200, "idempotencyKey": 255}
 _E164 = re.compile(r"^\+[1-9][0-9]{1,14}$")
+#: A plain ASCII address, as most are. email-validator accepts every address this
+#: matches that also passes _is_plain_email's length and name checks (a property test
+#: pins it); it takes 20-28 us an address, this about 1, which a 1,000-job batch of
+#: e-mails feels. Anything else still goes to email-validator.
+_PLAIN_EMAIL = re.compile(
+    r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+    r"@((?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+([A-Za-z]{2,63}))"
+)
+#: Top-level names email-validator refuses (special-use, RFC 6761 and others).
+_SPECIAL_USE_TLDS = frozenset({"arpa", "invalid", "local", "localhost", "onion", "test"})
 # Built once: json.dumps with options builds an encoder per call, a third of the check.
 _SIZING = json.JSONEncoder(ensure_ascii=False, allow_nan=False)
 
@@ -52,6 +62,8 @@ def _check_references(job: NewJob, prefix: str) -> None:
 
 def _check_recipient(channel: Channel, recipient: str, field: str) -> None:
     if channel is Channel.EMAIL:
+        if _is_plain_email(recipient):
+            return
         try:
             validate_email(recipient, check_deliverability=False)
         except EmailNotValidError as exc:
@@ -61,6 +73,22 @@ def _check_recipient(channel: Channel, recipient: str, field: str) -> None:
             raise InvalidJobError("not an E.164 phone number such as +14155550100", field)
     elif not _is_http_url(recipient):
         raise InvalidJobError("a webhook recipient must be an http(s) URL", field)
+
+
+def _is_plain_email(text: str) -> bool:
+    """True for a plain ASCII address email-validator would accept; False: ask it."""
+    plain = _PLAIN_EMAIL.fullmatch(text)
+    if plain is None:
+        return False
+    domain, top = plain.groups()
+    return (
+        len(text) <= 254
+        and len(text) - len(domain) - 1 <= 64
+        and len(domain) <= 253
+        # "ab--" labels are refused unless they are Punycode, which email-validator decodes.
+        and "--" not in domain
+        and top.lower() not in _SPECIAL_USE_TLDS
+    )
 
 
 def _is_http_url(text: str) -> bool:
