@@ -392,3 +392,18 @@ async def test_a_pass_ends_when_its_last_send_ends_while_it_claims_again(
 
     assert sent == 1
     assert store.claims >= 2
+
+
+async def test_stop_with_every_slot_busy_ends_within_the_grace(engine: AsyncEngine) -> None:
+    store = SqlJobStore(engine)
+    ids = await _enqueue(store, 2)
+    sender = GatedSender()  # never opened: the send hangs
+    dispatcher = _dispatcher(store, sender, concurrency=1, batch_size=1, grace=0.1)
+    task = asyncio.create_task(dispatcher.run())
+    await _until(lambda: len(sender.started) == 1 and dispatcher.in_flight == 2)
+
+    # Before: the loop waited for a slot, so the grace began only once the send ended.
+    dispatcher.stop()
+    await asyncio.wait_for(task, 2)
+
+    assert await _states(store, ids) == [(JobStatus.PENDING, 0)] * 2

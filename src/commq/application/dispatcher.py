@@ -116,6 +116,9 @@ class Dispatcher:
     def stop(self) -> None:
         """Stop claiming; ``run`` returns once in-flight sends finish or the grace ends."""
         self._stopping.set()
+        # A loop waiting for a slot (every one busy) would otherwise notice only when a
+        # send ends, and the grace would start from then rather than from now.
+        self._slot_freed.set()
 
     async def run(self, until_idle: bool = False) -> int:
         """Work until stop() (or, with ``until_idle``, until nothing is due). Returns jobs sent."""
