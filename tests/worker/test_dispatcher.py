@@ -407,3 +407,22 @@ async def test_stop_with_every_slot_busy_ends_within_the_grace(engine: AsyncEngi
     await asyncio.wait_for(task, 2)
 
     assert await _states(store, ids) == [(JobStatus.PENDING, 0)] * 2
+
+
+async def test_a_worker_claims_ahead_at_most_its_concurrency(engine: AsyncEngine) -> None:
+    store = SlowClaimingStore(engine)
+    store.claiming.set()
+    await _enqueue(store, 40)
+    sender = GatedSender()
+    dispatcher = _dispatcher(store, sender, concurrency=4, batch_size=10)
+    task = asyncio.create_task(dispatcher.run())
+    await _until(lambda: len(sender.started) == 4 and dispatcher.in_flight >= 8)
+    # The loop waits for a slot now; a claim still under way would have asked already.
+    await asyncio.sleep(0.1)
+
+    # Before: the claim ahead took a whole batch (10), which other workers could have sent.
+    assert dispatcher.in_flight == 8
+    assert (await store.stats(None)).processing == 8
+    dispatcher.stop()
+    sender.open.set()
+    await asyncio.wait_for(task, 2)

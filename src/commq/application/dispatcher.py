@@ -200,9 +200,10 @@ class Dispatcher:
         else:
             claimed, full = await claiming
         if ahead and full and not self._stopping.is_set():
-            self._ahead = asyncio.create_task(
-                self._claim_and_start(business_id, self._settings.batch_size)
-            )
+            # At most one worker's worth ahead: a bigger batch would wait here for slots
+            # while other workers, which could send it now, find nothing to claim.
+            most = min(self._settings.batch_size, self._settings.concurrency)
+            self._ahead = asyncio.create_task(self._claim_and_start(business_id, most))
         return claimed
 
     async def _claim_and_start(self, business_id: str | None, limit: int) -> tuple[int, bool]:
