@@ -426,3 +426,49 @@ async def test_a_worker_claims_ahead_at_most_its_concurrency(engine: AsyncEngine
     dispatcher.stop()
     sender.open.set()
     await asyncio.wait_for(task, 2)
+
+
+class FlakyRecordingStore(SqlJobStore):
+    """Fails its first ``failures`` result writes as a database that went away would."""
+
+    def __init__(self, engine: AsyncEngine, failures: int) -> None:
+        super().__init__(engine)
+        self.failures = failures
+
+    async def record_results(self, results: Sequence[WorkerResult]) -> list[bool]:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("server closed the connection unexpectedly")
+        return await super().record_results(results)
+
+
+async def test_a_result_the_database_refused_once_is_written_again_not_sent_again(
+    engine: AsyncEngine,
+) -> None:
+    store = FlakyRecordingStore(engine, failures=2)
+    [job_id] = await _enqueue(store)
+    sender = ScriptedSender()
+
+    await _dispatcher(store, sender).run(until_idle=True)
+
+    # Before: the result was dropped, the job stayed processing until its lease ran
+    # out, and was then sent again.
+    job = await store.find_job(job_id, None)
+    assert job is not None and (job.status, job.attempts) == (JobStatus.COMPLETED, 1)
+    assert sender.sent == [job_id]
+    history = (await store.history([job_id]))[job_id]
+    assert [a.outcome.value for a in history] == ["succeeded"]
+
+
+async def test_a_result_the_database_refuses_for_a_whole_lease_is_left_to_the_lease(
+    engine: AsyncEngine,
+) -> None:
+    store = FlakyRecordingStore(engine, failures=1_000)
+    [job_id] = await _enqueue(store)
+    dispatcher = _dispatcher(store, ScriptedSender(), lease=timedelta(seconds=0.3))
+
+    await asyncio.wait_for(dispatcher.run(until_idle=True), 5)
+
+    job = await store.find_job(job_id, None)
+    assert job is not None and job.status is JobStatus.PROCESSING
+    assert dispatcher.in_flight == 0

@@ -297,8 +297,30 @@ class Dispatcher:
     async def _finish(self, job: Job, report: AttemptReport) -> None:
         decision = decide(job, report.result, self._policy, self._jitter())
         result = WorkerResult(job, job.lease_token or "", decision, report)
-        if not await self._results.write(result):
+        if not await self._write_result(result):
             log.warning("job %s: lease was taken over; result discarded", job.id)
+
+    async def _write_result(self, result: WorkerResult) -> bool:
+        """Write a sent job's result, trying again for up to a lease while the database fails.
+
+        The message has gone: dropping its result on a database blip would leave the
+        job to its lease's expiry and send it again. The lease stays extended meanwhile,
+        and the write stays a compare-and-set on it. After a lease of failures the
+        error is raised, and the job is left to the lease (no job held for good).
+        """
+        give_up_at = self._clock.now() + self._settings.lease
+        wait = self._settings.poll_interval
+        while True:
+            try:
+                return await self._results.write(result)
+            except Exception as exc:
+                if self._clock.now() + timedelta(seconds=wait) >= give_up_at:
+                    raise
+                log.warning(
+                    "job %s: could not record the result (%s); trying again", result.job.id, exc
+                )
+            await asyncio.sleep(wait)
+            wait = min(2 * wait, self._settings.lease.total_seconds() / 3)
 
     async def _defer(self, job: Job, step: Deferred) -> None:
         """No provider could take the job now: back to the queue, no attempt used."""
