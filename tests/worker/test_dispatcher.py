@@ -472,3 +472,21 @@ async def test_a_result_the_database_refuses_for_a_whole_lease_is_left_to_the_le
     job = await store.find_job(job_id, None)
     assert job is not None and job.status is JobStatus.PROCESSING
     assert dispatcher.in_flight == 0
+
+
+async def test_a_pass_keeps_the_leases_of_its_slow_sends_alive(engine: AsyncEngine) -> None:
+    store = SqlJobStore(engine)
+    [job_id] = await _enqueue(store)
+    sender = GatedSender()
+    dispatcher = _dispatcher(store, sender, lease=timedelta(seconds=0.2))
+    drained = asyncio.create_task(dispatcher.drain())
+    await _until(lambda: sender.started == [job_id])
+    await asyncio.sleep(0.8)  # four leases
+
+    # Before: a process-now pass never extended its leases; any worker's reclaimer took
+    # the job back while it was being sent, and another worker sent it again.
+    assert await store.reclaim_expired() == 0
+    sender.open.set()
+    assert await asyncio.wait_for(drained, 5) == 1
+    history = (await store.history([job_id]))[job_id]
+    assert [a.outcome.value for a in history] == ["succeeded"]

@@ -148,18 +148,27 @@ class Dispatcher:
         return sent
 
     async def drain(self, business_id: str | None = None, limit: int = 10_000) -> int:
-        """One dispatch pass: send due jobs (of one business) until none is due; returns count."""
+        """One dispatch pass: send due jobs (of one business) until none is due; returns count.
+
+        The pass keeps its leases alive as ``run`` does: a send outlasting a lease
+        would otherwise be reclaimed by a worker and sent a second time.
+        """
         sent = 0
-        while sent < limit and not self._stopping.is_set():
-            claimed = 0 if self._full() else await self._claim_into_free_slots(business_id)
-            if not claimed and not self._tasks:
-                break
-            sent += claimed
-            if not claimed:
-                await self._until_slot_freed()
-        await self._give_back_unsent()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        extender = asyncio.create_task(self._extend_leases_forever())
+        try:
+            while sent < limit and not self._stopping.is_set():
+                claimed = 0 if self._full() else await self._claim_into_free_slots(business_id)
+                if not claimed and not self._tasks:
+                    break
+                sent += claimed
+                if not claimed:
+                    await self._until_slot_freed()
+            await self._give_back_unsent()
+            if self._tasks:
+                await asyncio.gather(*self._tasks, return_exceptions=True)
+        finally:
+            extender.cancel()
+            await asyncio.gather(extender, return_exceptions=True)
         return sent
 
     def _full(self) -> bool:
