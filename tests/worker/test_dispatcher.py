@@ -490,3 +490,28 @@ async def test_a_pass_keeps_the_leases_of_its_slow_sends_alive(engine: AsyncEngi
     assert await asyncio.wait_for(drained, 5) == 1
     history = (await store.history([job_id]))[job_id]
     assert [a.outcome.value for a in history] == ["succeeded"]
+
+
+async def test_a_job_sent_before_the_grace_ended_is_not_given_back_unrecorded(
+    engine: AsyncEngine,
+) -> None:
+    store = SlowRecordingStore(engine)
+    [job_id] = await _enqueue(store)
+    sender = ScriptedSender()
+    dispatcher = _dispatcher(store, sender, grace=0.1)
+    task = asyncio.create_task(dispatcher.run())
+    await _until(lambda: sender.sent == [job_id])
+    dispatcher.stop()
+    await asyncio.wait_for(task, 2)
+
+    # Before: the grace ended while the result was being written and the job was
+    # released: pending again, no attempt on record, and sent again by the next worker.
+    assert await _states(store, [job_id]) == [(JobStatus.PROCESSING, 1)]
+    store.recording.set()  # the write goes on with its batch
+    for _ in range(200):
+        if await _states(store, [job_id]) == [(JobStatus.COMPLETED, 1)]:
+            break
+        await asyncio.sleep(0.01)
+    assert await _states(store, [job_id]) == [(JobStatus.COMPLETED, 1)]
+    history = (await store.history([job_id]))[job_id]
+    assert [a.outcome.value for a in history] == ["succeeded"]

@@ -277,6 +277,7 @@ class Dispatcher:
         await asyncio.gather(waiter, stopper, return_exceptions=True)
 
     async def _process(self, job: Job) -> None:
+        sent = False
         try:
             try:
                 step = await self._route.send(job)
@@ -289,9 +290,14 @@ class Dispatcher:
             if isinstance(step, Deferred):
                 await self._defer(job, step)
             else:
+                sent = True
                 await self._finish(job, step.report)
         except asyncio.CancelledError:
-            await self._release(job)
+            # A job that went out is not given back, which would send it again with no
+            # trace of the first send: its result is still written with its batch, or
+            # else its lease runs out and the attempt is recorded as lost.
+            if not sent:
+                await self._release(job)
             raise
         except Exception:
             log.exception("job %s: could not record the result; the lease will expire", job.id)
