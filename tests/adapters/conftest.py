@@ -307,6 +307,10 @@ def _huge(h: _Handler) -> None:
         h.wfile.write(chunk)
 
 
+def _binary(h: _Handler) -> None:
+    h.answer(500, b"crash\x00ed \xff\xfe")
+
+
 def _hang_up(h: _Handler) -> None:
     h.close_connection = True  # read the whole request, answer nothing
 
@@ -327,6 +331,7 @@ _ROUTES: dict[str, Callable[[_Handler], None]] = {
     "/slow": _slow,
     "/huge": _huge,
     "/hang-up": _hang_up,
+    "/binary": _binary,
 }
 
 

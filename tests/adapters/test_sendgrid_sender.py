@@ -11,7 +11,7 @@ import pytest
 from commq.adapters.senders import SendGridSender
 from commq.domain.jobs import Job
 from commq.domain.outcomes import Blame, SendOutcome
-from fakes import Disconnect, Fail, FakeSendGrid, Hang, Ok, RateLimited, Slow
+from fakes import Answer, Disconnect, Fail, FakeSendGrid, Hang, Ok, RateLimited, Slow
 
 JobFactory = Callable[..., Job]
 FROM = "Commq <noreply@commq.test>"
@@ -270,3 +270,76 @@ def test_an_unusable_configuration_is_refused_at_construction() -> None:
         SendGridSender("SG.k", email_from=FROM, base_url="ftp://sendgrid.test")
     with pytest.raises(ValueError, match="sender address"):
         SendGridSender("SG.k", email_from="not an address")
+
+
+# ---------------------------------------------------------------- odd answers and odd keys
+
+
+async def test_a_429_with_an_absurd_x_ratelimit_reset_waits_a_day_at_most(
+    make_job: JobFactory, fake_sendgrid: FakeSendGrid, sender: SendGridSender
+) -> None:
+    # Epoch 999999999999 is in the year 33658, past what a datetime can hold.
+    too_many = {"errors": [{"field": None, "message": "too many requests"}]}
+    fake_sendgrid.set_mode(Answer.json(429, too_many, **{"X-RateLimit-Reset": "999999999999"}))
+
+    result = await sender.send(make_job())
+
+    assert (result.outcome, result.blame) == (SendOutcome.TRANSIENT, Blame.RATE_LIMIT)
+    assert result.retry_after == timedelta(days=1)
+
+
+async def test_a_retry_after_of_thousands_of_digits_waits_a_day_at_most(
+    make_job: JobFactory, fake_sendgrid: FakeSendGrid, sender: SendGridSender
+) -> None:
+    # Past Python's 4,300-digit limit for int(): it must be capped, not raised.
+    fake_sendgrid.set_mode(Fail(503, retry_after="9" * 5000))
+
+    result = await sender.send(make_job())
+
+    assert (result.outcome, result.blame) == (SendOutcome.TRANSIENT, Blame.PROVIDER)
+    assert result.retry_after == timedelta(days=1)
+
+
+async def test_an_error_body_nested_past_the_parsers_depth_is_quoted_not_raised(
+    make_job: JobFactory, fake_sendgrid: FakeSendGrid, sender: SendGridSender
+) -> None:
+    fake_sendgrid.set_mode(Answer(400, b"[" * 100_000))
+
+    result = await sender.send(make_job())
+
+    assert (result.outcome, result.blame) == (SendOutcome.PERMANENT, Blame.MESSAGE)
+    assert result.error is not None
+    assert result.error.startswith("SendGrid 400: [[[")
+
+
+async def test_an_error_text_holds_no_nul_nor_lone_surrogate(
+    make_job: JobFactory, fake_sendgrid: FakeSendGrid, sender: SendGridSender
+) -> None:
+    # Neither fits a lastError column: PostgreSQL text has no NUL, UTF-8 no lone surrogate.
+    errors = {"errors": [{"field": "from\u0000", "message": "bad\u0000 \ud800sender"}]}
+    fake_sendgrid.set_mode(Answer.json(400, errors))
+
+    result = await sender.send(make_job())
+
+    assert result.outcome is SendOutcome.PERMANENT
+    assert result.error == "SendGrid 400: bad \ufffdsender (field from)"
+
+
+async def test_an_api_key_read_with_a_trailing_newline_is_sent_without_it(
+    make_job: JobFactory, fake_sendgrid: FakeSendGrid
+) -> None:
+    # A key read from a secret file often ends with a newline; HTTP cannot carry it.
+    sender = SendGridSender(
+        fake_sendgrid.api_key + "\n", email_from=FROM, base_url=fake_sendgrid.base_url
+    )
+
+    result = await sender.send(make_job())
+    await sender.close()
+
+    assert result.outcome is SendOutcome.OK
+
+
+def test_an_api_key_http_cannot_carry_is_refused_without_being_quoted() -> None:
+    with pytest.raises(ValueError, match="COMMQ_SENDGRID_API_KEY") as refused:
+        SendGridSender("SG.sec\nret", email_from=FROM)
+    assert "SG.sec" not in str(refused.value)

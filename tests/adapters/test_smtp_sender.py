@@ -253,6 +253,38 @@ async def test_a_refusing_greeting_is_a_provider_fault_classified_by_its_code(
     assert result.error.startswith(f"SMTP {greeting.decode().strip()}")
 
 
+async def test_a_reply_in_latin_1_with_a_nul_is_quoted_as_storable_text(
+    make_job: JobFactory,
+) -> None:
+    # aiosmtplib decodes reply bytes that are not UTF-8 into lone surrogates, which no
+    # database column can take, and PostgreSQL text cannot hold NUL: the result would
+    # never be recorded, and the message sent again when its lease ran out.
+    replies = {b"EHLO": b"250 mx.test\r\n", b"MAIL": b"250 OK\r\n"}
+    writers: list[asyncio.StreamWriter] = []
+
+    async def converse(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writers.append(writer)
+        writer.write(b"220 mx.test ESMTP\r\n")
+        while line := await reader.readline():
+            verb = line.split(b" ", 1)[0].strip().upper()
+            writer.write(replies.get(verb, b"550 5.1.1 Empf\xe4nger\x00 unbekannt\r\n"))
+            await writer.drain()
+
+    server = await asyncio.start_server(converse, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        result = await send_once(f"smtp://127.0.0.1:{port}", make_job())
+    finally:
+        for writer in writers:
+            writer.close()
+            await writer.wait_closed()
+        server.close()
+        await server.wait_closed()
+
+    assert (result.outcome, result.blame) == (SendOutcome.PERMANENT, Blame.MESSAGE)
+    assert result.error == "SMTP 550 5.1.1 Empf\ufffdnger unbekannt (at RCPT TO)"
+
+
 async def test_a_bad_header_is_permanent_without_connecting(
     make_job: JobFactory, smtp_server: SmtpPeer
 ) -> None:

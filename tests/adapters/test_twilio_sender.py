@@ -240,3 +240,43 @@ def test_missing_credentials_are_refused_at_construction() -> None:
         TwilioSender("", "token", FROM)
     with pytest.raises(ValueError, match="COMMQ_TWILIO_FROM"):
         TwilioSender("AC1", "token", "")
+
+
+# ---------------------------------------------------------------- odd answers
+
+
+async def test_a_created_message_with_a_body_nested_past_the_parsers_depth_is_still_sent(
+    make_job: JobFactory, fake_twilio: FakeTwilio, sender: TwilioSender
+) -> None:
+    # Raising here would count as a transient failure and text the recipient again.
+    fake_twilio.set_mode(Answer(201, b"[" * 100_000))
+
+    result = await sender.send(sms(make_job))
+
+    assert result.outcome is SendOutcome.OK
+    assert result.provider_message_id is None
+
+
+async def test_an_error_body_nested_past_the_parsers_depth_is_quoted_not_raised(
+    make_job: JobFactory, fake_twilio: FakeTwilio, sender: TwilioSender
+) -> None:
+    fake_twilio.set_mode(Answer(400, b"[" * 100_000))
+
+    result = await sender.send(sms(make_job))
+
+    assert (result.outcome, result.blame) == (SendOutcome.PERMANENT, Blame.MESSAGE)
+    assert result.error is not None
+    assert result.error.startswith("Twilio HTTP 400: [[[")
+
+
+async def test_an_error_text_holds_no_nul_nor_lone_surrogate(
+    make_job: JobFactory, fake_twilio: FakeTwilio, sender: TwilioSender
+) -> None:
+    fake_twilio.set_mode(Fail(400, 21614, message="not\u0000 a \udc80mobile"))
+
+    result = await sender.send(sms(make_job))
+
+    assert result.outcome is SendOutcome.PERMANENT
+    assert result.error == (
+        "Twilio 21614: not a \ufffdmobile (HTTP 400, https://www.twilio.com/docs/errors/21614)"
+    )

@@ -203,6 +203,16 @@ async def test_an_error_quotes_the_status_and_the_start_of_the_body(
     assert len(result.error) == len("HTTP 400: ") + 200
 
 
+async def test_a_binary_error_body_is_quoted_as_storable_text(
+    make_job: JobFactory, http_server: HttpPeer, sender: WebhookSender
+) -> None:
+    # PostgreSQL text cannot hold NUL: a lastError with one would never be recorded.
+    result = await sender.send(webhook_job(make_job, http_server.url("/binary")))
+
+    assert result.outcome is SendOutcome.TRANSIENT
+    assert result.error == "HTTP 500: crashed \ufffd\ufffd"
+
+
 async def test_a_huge_body_is_read_only_up_to_the_cap(
     make_job: JobFactory, http_server: HttpPeer, sender: WebhookSender
 ) -> None:
@@ -321,7 +331,10 @@ async def test_unsendable_payloads_are_permanent(
         ("30", timedelta(seconds=30)),
         (" 45 ", timedelta(seconds=45)),
         ("999999999999999999999", timedelta(days=1)),
+        ("9" * 5000, timedelta(days=1)),
         ("soon", None),
+        ("Wed, 01 May 2024 12:00:00 2200000000", None),
+        ("Wed, 01 May 99999 12:00:00 GMT", None),
         ("-5", None),
         ("Wed, 01 May 2024 12:02:00 GMT", timedelta(minutes=2)),
         ("Wed, 01 May 2024 11:00:00 GMT", timedelta(0)),

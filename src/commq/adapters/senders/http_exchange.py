@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from commq.adapters.senders.classification import NO_ANSWER, NOT_SENT
+from commq.adapters.senders.error_text import storable
 
 #: At most this much of a response body is read; the rest is never downloaded.
 MAX_RESPONSE_BYTES = 64 * 1024
@@ -119,7 +120,7 @@ def _describe(exc: Exception | None) -> str:
 
 def snippet(body: bytes, limit: int = _SNIPPET_CHARS) -> str:
     """The start of a body as one line of text, for an error message."""
-    text = " ".join(body[: limit * 4].decode("utf-8", "replace").split())
+    text = " ".join(storable(body[: limit * 4].decode("utf-8", "replace")).split())
     return text[:limit]
 
 
@@ -129,11 +130,13 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> timedel
         return None
     value = value.strip()
     if re.fullmatch(r"[0-9]+", value):
-        seconds = float(min(int(value), int(MAX_RETRY_AFTER.total_seconds())))
+        # float(), not int(): int() refuses more than 4,300 digits; float() says inf.
+        seconds = min(float(value), MAX_RETRY_AFTER.total_seconds())
     else:
         try:
             when = parsedate_to_datetime(value)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
+            # OverflowError: a zone offset of billions of hours ("... 0:0 2200000000").
             return None
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
@@ -145,9 +148,9 @@ def parse_reset_epoch(value: str | None, now: datetime | None = None) -> timedel
     """An ``X-RateLimit-Reset`` header (epoch seconds) as the delay until then, capped."""
     if not value or not re.fullmatch(r"[0-9]{1,12}(\.[0-9]+)?", value.strip()):
         return None
-    when = datetime.fromtimestamp(float(value), UTC)
-    delay = when - (now or datetime.now(UTC))
-    return min(max(delay, timedelta(0)), MAX_RETRY_AFTER)
+    # Seconds, not a datetime: an absurd reset (year 33658) is beyond what one can hold.
+    seconds = float(value) - (now or datetime.now(UTC)).timestamp()
+    return timedelta(seconds=min(max(seconds, 0.0), MAX_RETRY_AFTER.total_seconds()))
 
 
 def endpoint(base_url: str, path: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from typing import Any
 
@@ -11,6 +12,7 @@ import httpx
 from commq.adapters.senders.classification import OUTAGE, PERMANENT, http_keys, lookup
 from commq.adapters.senders.classification.sendgrid import SENDGRID
 from commq.adapters.senders.email_message import build_email, single_address
+from commq.adapters.senders.error_text import storable
 from commq.adapters.senders.http_exchange import (
     HttpFailure,
     HttpReply,
@@ -28,6 +30,8 @@ DEFAULT_BASE_URL = "https://api.sendgrid.com"
 JOB_ID_ARG = "commq_job_id"
 _ERROR_CHARS = 500
 _HINTS = {401: "COMMQ_SENDGRID_API_KEY", 403: "the sender identity or account"}
+# What an HTTP header value can carry of a key (SendGrid's are "SG." and base64url).
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 class SendGridSender:
@@ -51,8 +55,13 @@ class SendGridSender:
         timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
     ) -> None:
+        # A key read from a secret file often ends with a newline.
+        api_key = api_key.strip()
         if not api_key:
             raise ValueError("SendGrid needs an API key (COMMQ_SENDGRID_API_KEY)")
+        if not _HEADER_SAFE.fullmatch(api_key):
+            # Never quoted: the HTTP client's own refusal would put the key in lastError.
+            raise ValueError("COMMQ_SENDGRID_API_KEY has characters an HTTP header cannot carry")
         single_address("sender address", email_from)
         self._email_from = email_from
         self._url = endpoint(base_url, "/v3/mail/send")
@@ -101,7 +110,7 @@ class SendGridSender:
         return SendResult(
             verdict.outcome,
             self.name,
-            error=error[:_ERROR_CHARS],
+            error=storable(error[:_ERROR_CHARS]),
             retry_after=_wait(reply, verdict.blame),
             blame=verdict.blame,
         )
@@ -158,7 +167,8 @@ def _error_text(body: bytes) -> str:
     try:
         errors = json.loads(body)["errors"]
         texts = [_one_error(error) for error in errors if isinstance(error, dict)]
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
+        # RecursionError: JSON nested deeper than the parser goes ("[[[[...").
         texts = []
     return "; ".join(text for text in texts if text) or snippet(body) or "no details"
 

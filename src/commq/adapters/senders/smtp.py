@@ -16,6 +16,7 @@ from commq.adapters.senders.email_message import (
     build_email,
     single_address,
 )
+from commq.adapters.senders.error_text import storable
 from commq.adapters.senders.smtp_pool import SmtpPool
 from commq.adapters.senders.smtp_session import REUSABLE_AFTER_REFUSAL, Delivery, Stage
 from commq.domain.jobs import Job
@@ -153,7 +154,7 @@ class SmtpSender:
         )
 
     def _refused(self, exc: aiosmtplib.SMTPResponseException, stage: Stage) -> SendResult:
-        text = " ".join(exc.message.split())
+        text = " ".join(storable(exc.message).split())
         enhanced = enhanced_status(exc.code, text)
         keys = smtp_keys(exc.code, enhanced, in_session=stage is Stage.CONNECT)
         # A reply RFC 5321 does not allow here: treat it like a broken connection.
@@ -164,7 +165,7 @@ class SmtpSender:
         return SendResult(verdict.outcome, self.name, error=error, blame=verdict.blame)
 
     def _lost(self, exc: Exception, stage: Stage) -> SendResult:
-        what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {exc}"
+        what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {storable(str(exc))}"
         if stage is Stage.CONTENT:
             verdict = SMTP[NO_ANSWER]
             error = (

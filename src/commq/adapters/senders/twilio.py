@@ -13,6 +13,7 @@ import httpx
 
 from commq.adapters.senders.classification import AMBIGUOUS, PERMANENT, http_keys, lookup
 from commq.adapters.senders.classification.twilio import TWILIO
+from commq.adapters.senders.error_text import storable
 from commq.adapters.senders.http_exchange import (
     HttpFailure,
     HttpReply,
@@ -111,7 +112,7 @@ class TwilioSender:
         return SendResult(
             verdict.outcome,
             self.name,
-            error=_error_text(reply, error_body)[:_ERROR_CHARS],
+            error=storable(_error_text(reply, error_body)[:_ERROR_CHARS]),
             retry_after=_wait(reply, verdict.blame),
             blame=verdict.blame,
         )
@@ -132,7 +133,8 @@ def _error_body(body: bytes) -> dict[str, Any]:
     """Twilio's error object (``code``, ``message``, ``more_info``, ``status``), or {}."""
     try:
         parsed = json.loads(body)
-    except ValueError:
+    except (ValueError, RecursionError):
+        # RecursionError: JSON nested deeper than the parser goes ("[[[[...").
         return {}
     return parsed if isinstance(parsed, dict) and "code" in parsed else {}
 
@@ -149,7 +151,7 @@ def _error_text(reply: HttpReply, error: dict[str, Any]) -> str:
 def _sid(body: bytes) -> str | None:
     try:
         sid = json.loads(body).get("sid")
-    except (ValueError, AttributeError):
+    except (ValueError, AttributeError, RecursionError):
         return None
     return sid[:255] if isinstance(sid, str) and sid else None
 
