@@ -12,6 +12,7 @@ import pytest
 from commq.adapters.senders import TwilioSender
 from commq.domain.jobs import Channel, Job
 from commq.domain.outcomes import Blame, SendOutcome
+from commq.domain.suppression import SuppressionReason, suppression_from_result
 from fakes import Answer, Disconnect, Fail, FakeTwilio, Hang, RateLimited
 
 JobFactory = Callable[..., Job]
@@ -243,6 +244,25 @@ def test_missing_credentials_are_refused_at_construction() -> None:
 
 
 # ---------------------------------------------------------------- odd answers
+
+
+async def test_only_the_code_21610_suppresses_not_a_number_that_contains_it(
+    make_job: JobFactory, fake_twilio: FakeTwilio, sender: TwilioSender
+) -> None:
+    # Twilio's messages quote the To number; this one has 21610 among its digits.
+    invalid = "The 'To' number +14155521610 is not a valid phone number."
+    fake_twilio.for_recipient("+14155521610", Fail(400, 21211, message=invalid))
+    fake_twilio.for_recipient("+15550002222", Fail(400, 21610))
+    invalid_job = sms(make_job, to="+14155521610")
+    stopped_job = sms(make_job, to="+15550002222")
+
+    invalid_result = await sender.send(invalid_job)
+    stopped_result = await sender.send(stopped_job)
+
+    assert invalid_result.outcome is SendOutcome.PERMANENT
+    assert suppression_from_result(invalid_job, invalid_result) is None
+    stop = suppression_from_result(stopped_job, stopped_result)
+    assert stop is not None and stop.reason is SuppressionReason.STOP
 
 
 async def test_a_created_message_with_a_body_nested_past_the_parsers_depth_is_still_sent(

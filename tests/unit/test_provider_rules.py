@@ -62,11 +62,15 @@ def _sms_job() -> Job:
 
 
 def test_a_twilio_stop_answer_suppresses_the_number() -> None:
-    stop = SendResult(SendOutcome.PERMANENT, "twilio", error="21610: unsubscribed recipient")
+    stop = SendResult(
+        SendOutcome.PERMANENT, "twilio", error="21610: unsubscribed recipient", error_code="21610"
+    )
     assert suppression_from_result(_sms_job(), stop) == Suppression(
         "acme", Channel.SMS, "+14155550100", SuppressionReason.STOP, "job-1"
     )
-    other = SendResult(SendOutcome.PERMANENT, "twilio", error="21211: invalid To")
+    other = SendResult(
+        SendOutcome.PERMANENT, "twilio", error="21211: +14155521610 is invalid", error_code="21211"
+    )
     assert suppression_from_result(_sms_job(), other) is None
 
 

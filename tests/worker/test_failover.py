@@ -48,6 +48,7 @@ class Provider:
             error=self.answer.error,
             retry_after=self.answer.retry_after,
             blame=self.answer.blame,
+            error_code=self.answer.error_code,
         )
 
     async def close(self) -> None:
@@ -218,6 +219,7 @@ async def test_an_sms_stop_answer_suppresses_the_number(engine: AsyncEngine) -> 
         SendOutcome.PERMANENT,
         "",
         error="Twilio 400: 21610 Attempt to send to unsubscribed recipient",
+        error_code="21610",
     )
     twilio = Provider("twilio", stop)
     await _worker(engine, twilio, channel=Channel.SMS).run(until_idle=True)

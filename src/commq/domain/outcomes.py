@@ -50,6 +50,9 @@ class SendResult:
     #: The provider asked us to wait at least this long (Retry-After).
     retry_after: timedelta | None = None
     blame: Blame = Blame.MESSAGE
+    #: The provider's own error code, when its answer named one (Twilio's ``21610``).
+    #: Rules read it here, never in ``error``, whose text may quote anything.
+    error_code: str | None = None
 
     @classmethod
     def ok(cls, provider: str, provider_message_id: str | None = None) -> SendResult:

@@ -74,10 +74,13 @@ def suppression_error(suppression: Suppression) -> str:
 
 
 def suppression_from_result(job: Job, result: SendResult) -> Suppression | None:
-    """The suppression a send's answer implies: Twilio's 21610 means the recipient said STOP."""
+    """The suppression a send's answer implies: Twilio's 21610 means the recipient said STOP.
+
+    Only the answer's code counts: its text quotes the number, whose digits may hold 21610.
+    """
     if job.channel is not Channel.SMS or result.outcome is not SendOutcome.PERMANENT:
         return None
-    if TWILIO_STOP_CODE not in (result.error or ""):
+    if result.error_code != TWILIO_STOP_CODE:
         return None
     return Suppression(
         job.business_id,

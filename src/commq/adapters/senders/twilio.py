@@ -27,6 +27,7 @@ from commq.domain.outcomes import Blame, SendOutcome, SendResult
 
 DEFAULT_BASE_URL = "https://api.twilio.com"
 _ERROR_CHARS = 500
+_CODE_CHARS = 20
 # A Messaging Service SID; anything else (a number, an alphanumeric sender id) is From.
 _SERVICE_SID = re.compile(r"MG[0-9a-fA-F]{32}")
 
@@ -39,7 +40,8 @@ class TwilioSender:
     phone number (or alphanumeric sender id), or a Messaging Service SID
     (``MG`` + 32 hex digits) sent as
     ``MessagingServiceSid``. 201 is success and the message ``sid`` becomes
-    the provider message id. Errors name Twilio's code ("Twilio 21610: ...").
+    the provider message id. Errors name Twilio's code ("Twilio 21610: ..."),
+    which is also the result's ``error_code`` (21610 suppresses the number).
     With ``status_callback`` set, each message asks Twilio to report its
     delivery status to that URL. A client passed in stays the caller's to close.
     """
@@ -115,6 +117,7 @@ class TwilioSender:
             error=storable(_error_text(reply, error_body)[:_ERROR_CHARS]),
             retry_after=_wait(reply, verdict.blame),
             blame=verdict.blame,
+            error_code=storable(str(code))[:_CODE_CHARS] if code else None,
         )
 
     def _lost(self, failure: HttpFailure) -> SendResult:
