@@ -121,17 +121,24 @@ async def test_an_ambiguous_sms_is_not_sent_again(engine: AsyncEngine) -> None:
     assert len(sender.sent) == 1
 
 
-async def test_a_sender_that_raises_does_not_kill_the_worker(engine: AsyncEngine) -> None:
+async def test_a_sender_that_raises_does_not_kill_the_worker_nor_send_again(
+    engine: AsyncEngine,
+) -> None:
     class Exploding(ScriptedSender):
         async def send(self, job: Job) -> SendResult:
+            self.sent.append(job.id)
             raise RuntimeError("boom")
 
     store = SqlJobStore(engine)
-    [job_id] = await _enqueue(store, max_attempts=1)
-    await _dispatcher(store, Exploding()).run(until_idle=True)
+    [job_id] = await _enqueue(store, max_attempts=3)
+    sender = Exploding()
+    await _dispatcher(store, sender).run(until_idle=True)
     job = await store.find_job(job_id, None)
     assert job is not None and job.status is JobStatus.FAILED
     assert job.last_error == "RuntimeError: boom"
+    # It may have raised after the provider took the message: an operator decides.
+    assert job.error_type is not None and job.error_type.value == "ambiguous"
+    assert sender.sent == [job_id]
 
 
 async def test_leases_are_extended_while_a_slow_send_runs(engine: AsyncEngine) -> None:

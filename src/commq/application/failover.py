@@ -211,9 +211,11 @@ class FailoverRoute:
         try:
             result = await sender.send(job)
         except Exception as exc:
-            # A sender bug must not kill the worker; count it as a transient failure.
+            # A sender bug must not kill the worker. Senders classify every answer they
+            # know; an exception nobody classified may come after the provider took the
+            # message, so it is ambiguous: e-mail and SMS are not sent again on their own.
             result = SendResult(
-                SendOutcome.TRANSIENT, sender.name, error=f"{type(exc).__name__}: {exc}"
+                SendOutcome.AMBIGUOUS, sender.name, error=f"{type(exc).__name__}: {exc}"
             )
         report = AttemptReport(started, self._clock.now(), result)
         if self._on_attempt is not None:
