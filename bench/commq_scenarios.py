@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from typing import Any
 
 from bench.inspect_db import completions, db_now
@@ -21,38 +22,51 @@ from bench.workload import (
     use_sender,
 )
 from commq.adapters.store import SqlJobStore, make_engine, migrate
+from commq.domain.jobs import NewJob
 from commq.entrypoints.bootstrap import build
 
 WARMUP = 50
 
+#: The n-th job a scenario enqueues (the default: the same small SMS every time).
+JobMaker = Callable[[int], NewJob]
 
-async def enqueue_single(url: str, count: int, budget: float = 30.0) -> float:
+
+def same_sms(_: int) -> NewJob:
+    """The full run's job, whatever its number."""
+    return new_job()
+
+
+async def enqueue_single(
+    url: str, count: int, budget: float = 30.0, job: JobMaker = same_sms
+) -> float:
     """Jobs/s enqueuing one job per QueueService.enqueue call, one caller.
 
     Stops after ``count`` jobs or ``budget`` seconds, whichever comes first.
     """
     container = await build(settings_for(url))
     try:
-        for _ in range(WARMUP):
-            await container.queue.enqueue(ADMIN, [new_job()])
+        for n in range(WARMUP):
+            await container.queue.enqueue(ADMIN, [job(-n - 1)])
         started = time.perf_counter()
         done = 0
         while done < count and time.perf_counter() - started < budget:
-            await container.queue.enqueue(ADMIN, [new_job()])
+            await container.queue.enqueue(ADMIN, [job(done)])
             done += 1
         return rate(done, time.perf_counter() - started)
     finally:
         await container.close()
 
 
-async def enqueue_batch(url: str, batches: int, size: int = 1000) -> float:
+async def enqueue_batch(
+    url: str, batches: int, size: int = 1000, job: JobMaker = same_sms
+) -> float:
     """Jobs/s enqueuing ``batches`` batches of ``size`` jobs, one caller."""
     container = await build(settings_for(url))
     try:
-        await container.queue.enqueue(ADMIN, [new_job() for _ in range(size)])
+        await container.queue.enqueue(ADMIN, [job(-n - 1) for n in range(size)])
         started = time.perf_counter()
-        for _ in range(batches):
-            await container.queue.enqueue(ADMIN, [new_job() for _ in range(size)])
+        for b in range(batches):
+            await container.queue.enqueue(ADMIN, [job(b * size + n) for n in range(size)])
         return rate(batches * size, time.perf_counter() - started)
     finally:
         await container.close()

@@ -2,7 +2,7 @@
 
     python -m bench.once dispatch postgresql [--rounds 3]    # c: 20,000-job drain
     python -m bench.once d-over-c postgresql [--rounds 2]    # c, then d on a fresh 1M table
-    python -m bench.once enqueue sqlite [--rounds 2] [--jobs 5000]
+    python -m bench.once enqueue sqlite [--rounds 2] [--jobs 5000] [--email]
     python -m bench.once http postgresql [--rounds 2]         # POST /jobs, 16 clients
     python -m bench.once http-batch sqlite [--rounds 2] [--requests 60]
     python -m bench.once bulk-retry sqlite [--rounds 2]      # g on a fresh 1M table, after d
@@ -23,6 +23,7 @@ from bench.cpu_split import process_cpu_seconds
 from bench.databases import database
 from bench.plan import FULL
 from bench.results import Results
+from bench.workload import new_email_job
 
 
 def _dispatch_20k(backend: str) -> float:
@@ -60,11 +61,14 @@ def _bulk_retry(backend: str) -> str:
     )
 
 
-def _enqueue(backend: str, jobs: int) -> str:
+def _enqueue(backend: str, jobs: int, email: bool) -> str:
+    # --email: e-mails to distinct addresses, each checked as the API checks them; the
+    # full run's jobs are the same small SMS every time.
+    job = new_email_job if email else cq.same_sms
     with database(backend, "once") as url:
         cq.prepare(url)
-        single = asyncio.run(cq.enqueue_single(url, jobs))
-        batch = asyncio.run(cq.enqueue_batch(url, FULL.batches))
+        single = asyncio.run(cq.enqueue_single(url, jobs, job=job))
+        batch = asyncio.run(cq.enqueue_batch(url, FULL.batches, job=job))
     return f"enqueue_single {single:,.0f} jobs/s, enqueue_batch {batch:,.0f} jobs/s"
 
 
@@ -94,6 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--jobs", type=int, default=FULL.singles)
     parser.add_argument("--requests", type=int, help="default: the full run's count")
+    parser.add_argument("--email", action="store_true", help="enqueue: e-mails, not SMS")
     args = parser.parse_args(argv)
     for round_ in range(1, args.rounds + 1):
         if args.scenario == "dispatch":
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         elif args.scenario == "d-over-c":
             line = _d_over_c(args.backend)
         elif args.scenario == "enqueue":
-            line = _enqueue(args.backend, args.jobs)
+            line = _enqueue(args.backend, args.jobs, args.email)
         elif args.scenario == "bulk-retry":
             line = _bulk_retry(args.backend)
         elif args.scenario == "http":

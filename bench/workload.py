@@ -24,6 +24,11 @@ def new_job(payload: dict[str, object] | None = None) -> NewJob:
     return NewJob(BUSINESS, Channel.SMS, RECIPIENT, payload or {"body": "hi"})
 
 
+def new_email_job(n: int) -> NewJob:
+    """An e-mail to the ``n``-th of many recipients (``bench.once enqueue --email``)."""
+    return NewJob(BUSINESS, Channel.EMAIL, f"user{n}@example.com", {"subject": "hi", "text": "hi"})
+
+
 def job_json(payload: dict[str, object] | None = None) -> dict[str, object]:
     """The same job as the API's JSON body."""
     return {
