@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commq.adapters.store import LocalWakeup, SqlJobStore, make_engine
 from commq.application.dispatcher import Dispatcher, DispatchSettings
+from commq.application.failover import Guards
 from commq.application.ports import ClaimedJobs, WorkerResult
 from commq.domain.jobs import Channel, Job, JobStatus, NewJob
 from commq.domain.outcomes import SendOutcome, SendResult
@@ -52,9 +53,12 @@ async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
     await built.dispose()
 
 
-def _dispatcher(store: SqlJobStore, sender: ScriptedSender, **settings: object) -> Dispatcher:
+def _dispatcher(
+    store: SqlJobStore, sender: ScriptedSender, guards: Guards | None = None, **settings: object
+) -> Dispatcher:
     options = {"poll_interval": 0.02, "reclaim_interval": 0.05} | settings
     return Dispatcher(
+        guards=guards,
         store=store,
         senders={channel: sender for channel in Channel},
         wakeup=LocalWakeup(),
@@ -186,18 +190,62 @@ async def test_stop_lets_in_flight_sends_finish_within_the_grace(engine: AsyncEn
     assert (await store.stats(None)).completed == 5
 
 
-async def test_sends_still_running_at_the_end_of_the_grace_are_released(
+async def test_a_send_cut_off_at_the_end_of_the_grace_is_recorded_as_ambiguous(
+    engine: AsyncEngine,
+) -> None:
+    # Its provider was being asked when the grace ran out: it may have taken the
+    # message, so the SMS is not handed back to be sent again; an operator decides.
+    store = SqlJobStore(engine)
+    [job_id] = await _enqueue(store)
+    sender = ScriptedSender(delay=30)
+    dispatcher = _dispatcher(store, sender, grace=0.1)
+    task = asyncio.create_task(dispatcher.run())
+    await _until(lambda: bool(dispatcher._route._asking))
+    dispatcher.stop()
+    await asyncio.wait_for(task, 2)
+    job = await store.find_job(job_id, None)
+    assert job is not None and job.status is JobStatus.FAILED and job.attempts == 1
+    assert job.error_type is not None and job.error_type.value == "ambiguous"
+    assert job.last_error is not None and job.last_error.startswith("cut off at shutdown")
+    [attempt] = (await store.history([job_id]))[job_id]
+    assert (attempt.outcome.value, attempt.provider) == ("ambiguous_error", "scripted")
+    assert not dispatcher._route._asking
+
+
+class WaitingSlots:
+    """A rate limit whose send slot never comes: jobs wait before any provider is asked."""
+
+    def __init__(self) -> None:
+        self.waiting = asyncio.Event()
+
+    def paused_for(self, provider: str) -> timedelta:
+        return timedelta(0)
+
+    async def refresh(self, force: bool = False) -> None:
+        return None
+
+    async def acquire(self, provider: str) -> timedelta | None:
+        self.waiting.set()
+        await asyncio.Event().wait()
+        return None
+
+
+async def test_a_send_cut_off_before_any_provider_was_asked_goes_back_untouched(
     engine: AsyncEngine,
 ) -> None:
     store = SqlJobStore(engine)
     [job_id] = await _enqueue(store)
-    dispatcher = _dispatcher(store, ScriptedSender(delay=30), grace=0.1)
+    sender = ScriptedSender()
+    slots = WaitingSlots()
+    dispatcher = _dispatcher(store, sender, Guards(slots=slots), grace=0.1)  # type: ignore[arg-type]
     task = asyncio.create_task(dispatcher.run())
-    await asyncio.sleep(0.1)
+    await asyncio.wait_for(slots.waiting.wait(), 5)
     dispatcher.stop()
     await asyncio.wait_for(task, 2)
     job = await store.find_job(job_id, None)
     assert job is not None and job.status is JobStatus.PENDING and job.attempts == 0
+    assert (await store.history([job_id]))[job_id] == []
+    assert sender.sent == []
 
 
 async def test_no_job_is_claimed_after_stop(engine: AsyncEngine) -> None:
@@ -413,7 +461,10 @@ async def test_stop_with_every_slot_busy_ends_within_the_grace(engine: AsyncEngi
     dispatcher.stop()
     await asyncio.wait_for(task, 2)
 
-    assert await _states(store, ids) == [(JobStatus.PENDING, 0)] * 2
+    # The hung send is cut off as ambiguous; the job waiting for a slot goes back.
+    [asked] = sender.started
+    [waited] = [job_id for job_id in ids if job_id != asked]
+    assert await _states(store, [asked, waited]) == [(JobStatus.FAILED, 1), (JobStatus.PENDING, 0)]
 
 
 async def test_a_worker_claims_ahead_at_most_its_concurrency(engine: AsyncEngine) -> None:

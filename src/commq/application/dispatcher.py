@@ -295,9 +295,12 @@ class Dispatcher:
         except asyncio.CancelledError:
             # A job that went out is not given back, which would send it again with no
             # trace of the first send: its result is still written with its batch, or
-            # else its lease runs out and the attempt is recorded as lost.
+            # else its lease runs out and the attempt is recorded as lost. One cut off
+            # while its provider was being asked is recorded as ambiguous; one that no
+            # provider was asked about yet goes back untouched.
             if not sent:
-                await self._release(job)
+                cut = self._route.cut_off(job.id)
+                await (self._release(job) if cut is None else self._record_cut_off(job, cut))
             raise
         except Exception:
             log.exception("job %s: could not record the result; the lease will expire", job.id)
@@ -344,6 +347,16 @@ class Dispatcher:
             await self._store.release(job.id, job.lease_token or "")
         elif not await held.defer(job.id, job.lease_token or "", step.delay, step.reason):
             log.warning("job %s: lease was taken over before it was given back", job.id)
+
+    async def _record_cut_off(self, job: Job, report: AttemptReport) -> None:
+        decision = decide(job, report.result, self._policy, self._jitter())
+        result = WorkerResult(job, job.lease_token or "", decision, report)
+        try:
+            await asyncio.shield(self._store.record_results([result]))
+        except Exception:
+            log.exception(
+                "job %s: could not record the cut-off send; the lease will expire", job.id
+            )
 
     async def _release(self, job: Job) -> None:
         try:

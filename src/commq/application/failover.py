@@ -15,7 +15,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from commq.application.circuits import Admission, CircuitBreaker
@@ -103,6 +103,9 @@ class FailoverRoute:
         self._guards = guards
         self._clock = clock
         self._on_attempt = on_attempt
+        #: Jobs whose provider is being asked right now: the provider and the ask's start.
+        #: A send cancelled there (shutdown) stays listed for ``cut_off`` to report.
+        self._asking: dict[str, tuple[str, datetime]] = {}
 
     async def refresh(self) -> None:
         """Bring the shared circuit and pause state up to date (cheap when it is fresh)."""
@@ -206,8 +209,25 @@ class FailoverRoute:
             return None
         return await self._guards.slots.acquire(provider)
 
+    def cut_off(self, job_id: str) -> AttemptReport | None:
+        """The attempt of a send cancelled while its provider was being asked, or None.
+
+        The provider may have taken the message before the cancellation (shutdown's
+        grace ran out), so the attempt is ambiguous, as a timeout after the request
+        went out is. A job cancelled before any provider was asked gets None.
+        """
+        asking = self._asking.pop(job_id, None)
+        if asking is None:
+            return None
+        provider, started = asking
+        error = "cut off at shutdown while the provider was being asked; it may have taken it"
+        return AttemptReport(
+            started, self._clock.now(), SendResult(SendOutcome.AMBIGUOUS, provider, error=error)
+        )
+
     async def _attempt(self, job: Job, sender: Sender) -> AttemptReport:
         started = self._clock.now()
+        self._asking[job.id] = (sender.name, started)
         try:
             result = await sender.send(job)
         except Exception as exc:
@@ -217,6 +237,7 @@ class FailoverRoute:
             result = SendResult(
                 SendOutcome.AMBIGUOUS, sender.name, error=f"{type(exc).__name__}: {exc}"
             )
+        del self._asking[job.id]  # not in a finally: a cancelled ask stays for cut_off
         report = AttemptReport(started, self._clock.now(), result)
         if self._on_attempt is not None:
             self._on_attempt(job, report)
