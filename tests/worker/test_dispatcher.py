@@ -177,6 +177,24 @@ async def test_a_dead_workers_job_is_reclaimed_as_lost_and_sent(engine: AsyncEng
     assert sender.sent == [job_id]
 
 
+async def test_a_short_lease_is_reclaimed_soon_after_it_expires_not_at_the_next_15_s(
+    engine: AsyncEngine,
+) -> None:
+    # The dead worker's lease is still live when this worker's first reclaim runs, so
+    # only a later round can take it back: every quarter of the lease, not every 15 s.
+    store = SqlJobStore(engine)
+    [job_id] = await _enqueue(store)
+    await store.claim("dead-worker", 1, timedelta(seconds=0.4))
+    sender = ScriptedSender()
+    dispatcher = _dispatcher(store, sender, lease=timedelta(seconds=0.4), reclaim_interval=15.0)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        await _until(lambda: sender.sent == [job_id], timeout=5.0)
+    finally:
+        dispatcher.stop()
+        await task
+
+
 async def test_stop_lets_in_flight_sends_finish_within_the_grace(engine: AsyncEngine) -> None:
     store = SqlJobStore(engine)
     ids = await _enqueue(store, 5)

@@ -44,7 +44,8 @@ class DispatchSettings:
     lease: timedelta = timedelta(seconds=60)
     #: Longest idle wait before looking for due jobs again (wakeups come sooner).
     poll_interval: float = 1.0
-    #: How often expired leases of dead workers are reclaimed.
+    #: How often expired leases of dead workers are reclaimed (at least every quarter
+    #: of the lease, so a short lease is taken back soon after it runs out).
     reclaim_interval: float = 15.0
     #: After stop(): how long in-flight sends may finish before they are released.
     grace: float = 10.0
@@ -395,6 +396,7 @@ class Dispatcher:
                 log.exception("could not extend leases")
 
     async def _reclaim_forever(self) -> None:
+        every = min(self._settings.reclaim_interval, self._settings.lease.total_seconds() / 4)
         while True:
             try:
                 reclaimed = await self._store.reclaim_expired()
@@ -402,7 +404,7 @@ class Dispatcher:
                     log.warning("reclaimed %d jobs whose worker stopped reporting", reclaimed)
             except Exception:
                 log.exception("could not reclaim expired leases")
-            await asyncio.sleep(self._settings.reclaim_interval)
+            await asyncio.sleep(every)
 
 
 def _in_failover_order(
