@@ -14,7 +14,7 @@ from sqlalchemy import Integer, event, func, literal, select, text
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from commq.adapters.store import SqlJobStore, make_engine
+from commq.adapters.store import PgWakeup, SqlJobStore, make_engine
 from commq.adapters.store.driver_calls import DriverStatement, fetch_each
 from commq.adapters.store.engine import Transactions
 from commq.adapters.store.sql_provider_store import SqlProviderStore
@@ -211,3 +211,30 @@ async def test_statements_fetched_together_answer_in_order_and_fail_as_sqlalchem
     assert [list(r) for r in first] == [[1]] == [list(r) for r in third]
     assert [row[0] for row in second] == made
     assert [list(r) for r in again] == [[1]]
+
+
+@pytest.mark.parametrize(
+    ("query", "idle"),
+    [("", "30"), ("?keepalives_idle=5", "5")],
+    ids=["defaults", "the URL's own"],
+)
+async def test_postgresql_connections_notice_a_server_that_vanished(
+    postgres_url: str, query: str, idle: str
+) -> None:
+    # TCP keepalives and a user timeout: a partition that never closes the socket ends a
+    # worker's hanging statement in about a minute. Settings in the URL win.
+    engine = make_engine(postgres_url + query)
+    wakeup = PgWakeup(postgres_url + query)
+    try:
+        async with engine.connect() as conn:
+            raw = await conn.get_raw_connection()
+            pooled = raw.driver_connection.info.get_parameters()  # type: ignore[union-attr]
+        listening = await wakeup._connect("commq-test")
+        async with listening:
+            direct = listening.info.get_parameters()
+    finally:
+        await engine.dispose()
+    for params in (pooled, direct):
+        assert params["keepalives"] == "1" and params["keepalives_idle"] == idle
+        assert (params["keepalives_interval"], params["keepalives_count"]) == ("10", "3")
+        assert params["tcp_user_timeout"] == "60000"

@@ -16,7 +16,7 @@ import logging
 
 import psycopg
 
-from commq.adapters.store.engine import driver_url
+from commq.adapters.store.engine import dead_peer_detection, driver_url
 
 #: The NOTIFY channel every commq process listens on.
 CHANNEL = "commq_jobs"
@@ -69,6 +69,7 @@ class PgWakeup:
     ) -> None:
         url = driver_url(database_url).set(drivername="postgresql")
         self._conninfo = url.render_as_string(hide_password=False)
+        self._tcp = dead_peer_detection(url)
         self._local = LocalWakeup()
         self._backoff = (backoff, max_backoff)
         self._probe_interval = probe_interval
@@ -130,7 +131,11 @@ class PgWakeup:
 
     async def _connect(self, name: str) -> psycopg.AsyncConnection[tuple[object, ...]]:
         return await psycopg.AsyncConnection.connect(
-            self._conninfo, autocommit=True, application_name=name, connect_timeout=10
+            self._conninfo,
+            autocommit=True,
+            application_name=name,
+            connect_timeout=10,
+            **self._tcp,
         )
 
     async def _drop_sender(self) -> None:
