@@ -11,14 +11,15 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from commq.adapters.storable_text import storable
+
 #: Longer event ids are stored as their hash (real ones are a few dozen characters).
 MAX_EVENT_ID_LENGTH = 255
 
 
 def stored_text(value: Any) -> str:
     """``value`` as text without NUL and with any lone surrogate replaced."""
-    text = str(value or "").replace("\x00", "")
-    return text.encode("utf-8", "replace").decode("utf-8")
+    return storable(str(value or ""))
 
 
 def event_key(text: str) -> str:

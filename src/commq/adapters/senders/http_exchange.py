@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from commq.adapters.senders.classification import NO_ANSWER, NOT_SENT
-from commq.adapters.senders.error_text import storable
+from commq.adapters.storable_text import storable
 
 #: At most this much of a response body is read; the rest is never downloaded.
 MAX_RESPONSE_BYTES = 64 * 1024

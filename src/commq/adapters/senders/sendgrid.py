@@ -12,7 +12,6 @@ import httpx
 from commq.adapters.senders.classification import OUTAGE, PERMANENT, http_keys, lookup
 from commq.adapters.senders.classification.sendgrid import SENDGRID
 from commq.adapters.senders.email_message import build_email, single_address
-from commq.adapters.senders.error_text import storable
 from commq.adapters.senders.http_exchange import (
     HttpFailure,
     HttpReply,
@@ -22,6 +21,7 @@ from commq.adapters.senders.http_exchange import (
     parse_retry_after,
     snippet,
 )
+from commq.adapters.storable_text import storable
 from commq.domain.jobs import Job
 from commq.domain.outcomes import Blame, SendOutcome, SendResult
 

@@ -16,9 +16,9 @@ from commq.adapters.senders.email_message import (
     build_email,
     single_address,
 )
-from commq.adapters.senders.error_text import storable
 from commq.adapters.senders.smtp_pool import SmtpPool
 from commq.adapters.senders.smtp_session import REUSABLE_AFTER_REFUSAL, Delivery, Stage
+from commq.adapters.storable_text import storable
 from commq.domain.jobs import Job
 from commq.domain.outcomes import SendOutcome, SendResult
 
