@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from commq.domain.jobs import Channel, Job, JobStatus, new_job_id
 from fakes import FakeSendGrid, FakeTwilio
+from serving import free_port
 
 JobFactory = Callable[..., Job]
 
@@ -67,14 +67,6 @@ def make_job() -> JobFactory:
         )
 
     return factory
-
-
-def free_port() -> int:
-    """A port nothing listens on (a closed socket's): connecting to it is refused."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @pytest.fixture

@@ -34,21 +34,27 @@ def signing_key() -> ec.EllipticCurvePrivateKey:
     return ec.generate_private_key(ec.SECP256R1())
 
 
-@pytest.fixture
-async def api(
-    sqlite_url: str, tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey
-) -> AsyncIterator[Api]:
+def _verifying(
+    database_url: str, tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey
+) -> Settings:
+    """Settings that verify SendGrid's events with ``signing_key`` and Twilio's with its token."""
     der = signing_key.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    settings: Settings = replace(
-        base_settings(sqlite_url, tmp_path),
+    return replace(
+        base_settings(database_url, tmp_path),
         reliability=ReliabilitySettings(
             sendgrid_webhook_public_key=base64.b64encode(der).decode(),
             twilio_auth_token=TWILIO_TOKEN,
         ),
     )
-    async with running(settings) as built:
+
+
+@pytest.fixture
+async def api(
+    sqlite_url: str, tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey
+) -> AsyncIterator[Api]:
+    async with running(_verifying(sqlite_url, tmp_path, signing_key)) as built:
         yield built
 
 
@@ -256,17 +262,7 @@ async def test_callbacks_of_an_unconfigured_provider_are_refused_for_now(
 async def api_on_both(
     database_url: str, tmp_path: Path, signing_key: ec.EllipticCurvePrivateKey
 ) -> AsyncIterator[Api]:
-    der = signing_key.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    settings: Settings = replace(
-        base_settings(database_url, tmp_path),
-        reliability=ReliabilitySettings(
-            sendgrid_webhook_public_key=base64.b64encode(der).decode(),
-            twilio_auth_token=TWILIO_TOKEN,
-        ),
-    )
-    async with running(settings) as built:
+    async with running(_verifying(database_url, tmp_path, signing_key)) as built:
         yield built
 
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -30,6 +29,7 @@ from commq.application.keys import KeyService
 from commq.domain.jobs import Channel
 from commq.domain.permissions import Role
 from commq.domain.suppression import Suppression, SuppressionReason
+from serving import free_port
 
 CHROMIUM = Path(os.environ.get("COMMQ_TEST_CHROMIUM", "/usr/bin/chromium"))
 #: Headless, sandbox-free (root in CI), and nothing that reaches beyond this machine.
@@ -138,13 +138,6 @@ class LiveServer:
     def close(self) -> None:
         for client in self._clients.values():
             client.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 async def _make_keys(database_url: str) -> dict[str, str]:

@@ -6,20 +6,13 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
-CLI = [sys.executable, "-m", "commq.entrypoints.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from serving import CLI, free_port
 
 
 @pytest.fixture
@@ -58,7 +51,7 @@ def _serve_once(env: dict[str, str], port: int) -> str:
 
 
 def test_first_start_prints_a_key_and_a_curl_for_the_port_served(env: dict[str, str]) -> None:
-    port = _free_port()
+    port = free_port()
     first = _serve_once(env, port)
     assert "shown only this once" in first
     key = next(word for word in first.split() if word.startswith("cq_"))

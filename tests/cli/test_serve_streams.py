@@ -4,33 +4,13 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
-CLI = [sys.executable, "-m", "commq.entrypoints.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _wait_until_ready(base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("commq serve did not become ready within 30 s")
+from serving import CLI, free_port, wait_until_ready
 
 
 def test_sigterm_ends_serve_within_the_grace_despite_an_open_stream(
@@ -73,7 +53,7 @@ def _stop_serve_while_streaming(
         check=True,
     )
     key = created.stdout.strip().splitlines()[-1]
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     serve = subprocess.Popen(
         [*CLI, "serve", "--port", str(port)],
@@ -83,7 +63,7 @@ def _stop_serve_while_streaming(
         text=True,
     )
     try:
-        _wait_until_ready(base)
+        wait_until_ready(base)
         url = f"{base}/communication-queue/stats/stream"
         headers = {"Authorization": f"Bearer {key}"}
         with httpx.stream("GET", url, headers=headers, timeout=20) as stream:

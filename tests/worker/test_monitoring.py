@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from commq.domain.permissions import Role
 from commq.entrypoints.bootstrap import Container, build
 from commq.entrypoints.monitoring import Monitoring
 from commq.entrypoints.settings import Settings, parse_providers
+from serving import free_port
 
 
 @pytest.fixture
@@ -168,16 +168,10 @@ def replace_settings(container: Container, **changes: object) -> Container:
     return container
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_commq_worker_serves_metrics_and_still_stops_on_sigterm(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "COMMQ_DATABASE_URL": sqlite_url,

@@ -4,9 +4,7 @@ process that is woken by LISTEN/NOTIFY rather than by polling."""
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -14,15 +12,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from serving import CLI, free_port, wait_until_ready
+
 pytestmark = pytest.mark.postgres
-
-CLI = [sys.executable, "-m", "commq.entrypoints.cli"]
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture
@@ -65,29 +57,17 @@ def services(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[str, str]]:
         .stdout.strip()
         .splitlines()[-1]
     )
-    port = _free_port()
+    port = free_port()
     api = _start(["serve", "--no-worker", "--port", str(port)], env, tmp_path / "api.log")
     worker = _start(["worker"], env, tmp_path / "worker.log")
     base = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_ready(base)
+        wait_until_ready(base)
         time.sleep(1.0)  # the worker reaches its idle wait
         yield base, key
     finally:
         assert _stop(worker) == 0, (tmp_path / "worker.log").read_text()
         _stop(api)
-
-
-def _wait_until_ready(base: str) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError("the API did not become ready")
 
 
 def test_a_job_enqueued_through_the_api_is_sent_by_a_separate_woken_worker(
