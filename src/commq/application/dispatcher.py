@@ -47,7 +47,8 @@ class DispatchSettings:
     #: How often expired leases of dead workers are reclaimed (at least every quarter
     #: of the lease, so a short lease is taken back soon after it runs out).
     reclaim_interval: float = 15.0
-    #: After stop(): how long in-flight sends may finish before they are released.
+    #: After stop(): how long in-flight sends may finish. Then a job no provider was
+    #: asked about goes back untouched and a send cut off mid-ask is ambiguous.
     grace: float = 10.0
     #: Overlap claims with the worker's other work: claim again while finished sends
     #: are still being recorded (up to ``concurrency`` of them), and when a claim comes

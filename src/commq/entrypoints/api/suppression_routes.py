@@ -39,7 +39,7 @@ async def get_suppression(
     """The recipient's entries (one per channel it is suppressed on); 404 when it is not."""
     found = await app.suppressions.find(who, recipient, business_id)
     if not found:
-        return problem(404, f"{recipient} is not suppressed")
+        return _not_suppressed(recipient)
     return JSONResponse({"items": [suppression_json(s) for s in found]})
 
 
@@ -50,8 +50,12 @@ async def delete_suppression(
     """Remove the recipient from the business's list (every channel); audited."""
     removed = await app.suppressions.delete(who, recipient, business_id)
     if not removed:
-        return problem(404, f"{recipient} is not suppressed")
+        return _not_suppressed(recipient)
     return JSONResponse({"success": True, "message": f"{recipient} is no longer suppressed"})
+
+
+def _not_suppressed(recipient: str) -> JSONResponse:
+    return problem(404, f"{recipient} is not suppressed")
 
 
 def suppression_json(entry: Suppression) -> dict[str, Any]:
