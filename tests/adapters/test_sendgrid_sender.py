@@ -138,7 +138,7 @@ async def test_a_wrong_api_key_is_a_provider_fault_not_the_messages(
     assert "SG.wrong" not in result.error
 
 
-async def test_an_unverified_sender_identity_403_is_a_provider_fault(
+async def test_a_403_without_a_field_is_a_provider_fault(
     make_job: JobFactory, fake_sendgrid: FakeSendGrid, sender: SendGridSender
 ) -> None:
     fake_sendgrid.set_mode(Fail(403))
@@ -148,6 +148,93 @@ async def test_an_unverified_sender_identity_403_is_a_provider_fault(
     assert (result.outcome, result.blame) == (SendOutcome.PERMANENT, Blame.PROVIDER)
     assert result.error is not None
     assert "verified Sender Identity" in result.error
+
+
+async def test_a_403_about_the_jobs_own_from_fails_that_message_alone(
+    make_job: JobFactory, fake_sendgrid: FakeSendGrid, sender: SendGridSender
+) -> None:
+    # One tenant's unverified address must not look like a SendGrid outage.
+    fake_sendgrid.verify_senders("noreply@commq.test")
+    payload = {"subject": "Hi", "text": "t", "from": "Shop <shop@tenant.example>"}
+
+    refused = await sender.send(make_job(payload=payload))
+    other = await sender.send(make_job())
+
+    assert (refused.outcome, refused.blame) == (SendOutcome.PERMANENT, Blame.MESSAGE)
+    assert refused.error is not None
+    assert refused.error.startswith(
+        "SendGrid 403: The from address does not match a verified Sender Identity."
+    )
+    assert refused.error.endswith(
+        "(field from) (the job's from address shop@tenant.example is not a verified "
+        "Sender Identity in SendGrid)"
+    )
+    assert other.outcome is SendOutcome.OK
+
+
+@pytest.mark.parametrize(
+    "own_from", [None, "Other Name <NoReply@Commq.test>"], ids=["no-from", "same-address"]
+)
+async def test_a_403_about_the_configured_from_is_a_provider_fault_naming_the_setting(
+    make_job: JobFactory, fake_sendgrid: FakeSendGrid, sender: SendGridSender, own_from: str | None
+) -> None:
+    # COMMQ_EMAIL_FROM unverified: every job without a from of its own fails alike.
+    fake_sendgrid.verify_senders("someone@commq.test")
+    payload = {"subject": "Hi", "text": "t"} | ({"from": own_from} if own_from else {})
+
+    result = await sender.send(make_job(payload=payload))
+
+    assert (result.outcome, result.blame) == (SendOutcome.PERMANENT, Blame.PROVIDER)
+    assert result.error is not None
+    assert "verified Sender Identity" in result.error
+    assert "check COMMQ_EMAIL_FROM" in result.error
+
+
+_ACCESS_FORBIDDEN = {"errors": [{"field": None, "message": "access forbidden"}]}
+_FROM_ERROR = {"field": "from", "message": "The from address does not match...", "help": None}
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        Answer.json(403, _ACCESS_FORBIDDEN),
+        Answer.json(403, {"errors": [_FROM_ERROR, *_ACCESS_FORBIDDEN["errors"]]}),
+        Answer.json(403, {"errors": [{"message": "You are temporarily blocked", "field": None}]}),
+        Answer.json(403, {"errors": {"field": "from"}}),
+        Answer.json(403, {"errors": []}),
+        Answer(403, b"<html><body>403 Forbidden</body></html>"),
+    ],
+    ids=["access-forbidden", "from-and-account", "blocked", "errors-not-a-list", "no-errors",
+         "not-json"],
+)  # fmt: skip
+async def test_a_403_not_solely_about_the_from_field_stays_a_provider_fault(
+    make_job: JobFactory, fake_sendgrid: FakeSendGrid, sender: SendGridSender, answer: Answer
+) -> None:
+    # The key lacks mail.send, the account is blocked, a proxy answered: no message can pass.
+    fake_sendgrid.set_mode(answer)
+    payload = {"subject": "Hi", "text": "t", "from": "shop@tenant.example"}
+
+    result = await sender.send(make_job(payload=payload))
+
+    assert (result.outcome, result.blame) == (SendOutcome.PERMANENT, Blame.PROVIDER)
+    assert result.error is not None
+    assert result.error.startswith("SendGrid 403: ")
+    assert result.error.endswith("may use mail.send)")
+
+
+async def test_a_long_refusal_is_cut_but_keeps_what_to_fix(
+    make_job: JobFactory, fake_sendgrid: FakeSendGrid, sender: SendGridSender
+) -> None:
+    fake_sendgrid.set_mode(Fail(403, message="x" * 2000, field="from"))
+    payload = {"subject": "Hi", "text": "t", "from": "shop@tenant.example"}
+
+    result = await sender.send(make_job(payload=payload))
+
+    assert result.blame is Blame.MESSAGE
+    assert result.error is not None
+    assert len(result.error) == 500
+    assert result.error.endswith("(the job's from address shop@tenant.example is not a "
+                                 "verified Sender Identity in SendGrid)")  # fmt: skip
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])

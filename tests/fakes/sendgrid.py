@@ -11,6 +11,10 @@
 - ``Fail(status)``: that status with an ``errors`` body (401/403/400/413/5xx).
 - ``RateLimited(reset_in)``: 429, ``{"errors":[{"field":null,"message":"too many
   requests"}]}``, ``X-RateLimit-Reset`` = now + reset_in (epoch seconds).
+- ``verify_senders(*addresses)``: from then on only those from addresses are
+  verified Sender Identities; a message from any other is 403 with
+  ``{"errors":[{"message":"The from address does not match a verified Sender
+  Identity. ...","field":"from","help":null}]}``, as SendGrid answers it.
 - ``limit(count, per)``: enforce a real limit: past ``count`` requests in a
   window of ``per`` seconds, 429 until the window ends. Every answer carries
   ``X-RateLimit-Limit``, ``-Remaining`` and ``-Reset``, as SendGrid's do.
@@ -42,6 +46,10 @@ _MESSAGES = {
     500: "An internal server error occurred.",
     503: "Service Unavailable",
 }
+_IDENTITY_HELP = (
+    " Visit https://sendgrid.com/docs/for-developers/sending-email/sender-identity/ to see "
+    "the Sender Identity requirements"
+)
 _ID_ALPHABET = string.ascii_letters + string.digits + "-_"
 
 
@@ -59,12 +67,17 @@ class FakeSendGrid(FakeProvider):
         #: (X-Message-Id, request body) of every message answered 202.
         self.accepted: list[tuple[str, dict[str, Any]]] = []
         self._limit: tuple[int, float] | None = None
+        self._verified: frozenset[str] | None = None
         self._window = (0.0, 0)  # (start, count)
         self._window_lock = threading.Lock()
 
     def limit(self, count: int, per: float = 1.0) -> None:
         """Answer 429 past ``count`` requests in each ``per``-second window."""
         self._limit = (count, per)
+
+    def verify_senders(self, *addresses: str) -> None:
+        """Accept mail only from these addresses (any other from: 403, field ``from``)."""
+        self._verified = frozenset(address.lower() for address in addresses)
 
     def route(self, request: Recorded) -> Answer | None:
         if request.method != "POST" or request.path != PATH:
@@ -78,7 +91,13 @@ class FakeSendGrid(FakeProvider):
             body = request.json()
         except ValueError:
             return _errors(400, "Bad Request", None)
-        return _validate(body)
+        return _validate(body) or self._unverified(body)
+
+    def _unverified(self, body: dict[str, Any]) -> Answer | None:
+        sender = str(body["from"]["email"]).lower()
+        if self._verified is None or sender in self._verified:
+            return None
+        return _errors(403, _MESSAGES[403] + _IDENTITY_HELP, "from")
 
     def recipient_of(self, request: Recorded) -> str | None:
         try:

@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from commq.adapters.senders.classification import OUTAGE, PERMANENT, http_keys, lookup
-from commq.adapters.senders.classification.sendgrid import SENDGRID
+from commq.adapters.senders.classification.sendgrid import OWN_FROM_REFUSED, SENDGRID
 from commq.adapters.senders.email_message import build_email, single_address
 from commq.adapters.senders.http_exchange import (
     HttpFailure,
@@ -29,7 +29,11 @@ DEFAULT_BASE_URL = "https://api.sendgrid.com"
 #: The custom argument that carries the job id into SendGrid's Event Webhook.
 JOB_ID_ARG = "commq_job_id"
 _ERROR_CHARS = 500
-_HINTS = {401: "COMMQ_SENDGRID_API_KEY", 403: "the sender identity or account"}
+_HINTS = {
+    401: "check COMMQ_SENDGRID_API_KEY",
+    403: "check the SendGrid account and that COMMQ_SENDGRID_API_KEY may use mail.send",
+}
+_DEFAULT_FROM_HINT = "check COMMQ_EMAIL_FROM: it must be a verified Sender Identity"
 # What an HTTP header value can carry of a key (SendGrid's are "SG." and base64url).
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
@@ -62,7 +66,7 @@ class SendGridSender:
         if not _HEADER_SAFE.fullmatch(api_key):
             # Never quoted: the HTTP client's own refusal would put the key in lastError.
             raise ValueError("COMMQ_SENDGRID_API_KEY has characters an HTTP header cannot carry")
-        single_address("sender address", email_from)
+        self._from_address = single_address("sender address", email_from).addr_spec
         self._email_from = email_from
         self._url = endpoint(base_url, "/v3/mail/send")
         self._headers = {
@@ -92,28 +96,64 @@ class SendGridSender:
         answer = await exchange(self._client, request, self._timeout)
         if isinstance(answer, HttpFailure):
             return self._lost(answer)
-        return self._classify(answer)
+        return self._classify(answer, job)
 
     async def close(self) -> None:
         """Close the HTTP client, if this sender created it."""
         if self._owns_client:
             await self._client.aclose()
 
-    def _classify(self, reply: HttpReply) -> SendResult:
+    def _classify(self, reply: HttpReply, job: Job) -> SendResult:
         verdict = lookup(SENDGRID, http_keys(reply.status), PERMANENT)
         if verdict.outcome is SendOutcome.OK:
             message_id = reply.headers.get("x-message-id")
             return SendResult.ok(self.name, message_id[:255] if message_id else None)
-        error = f"SendGrid {reply.status}: {_error_text(reply.body)}"
-        if reply.status in _HINTS:
-            error += f" (check {_HINTS[reply.status]})"
+        return self._refused(reply, job)
+
+    def _refused(self, reply: HttpReply, job: Job) -> SendResult:
+        errors = _errors(reply.body)
+        keys, hint = self._refusal(reply.status, errors, job)
+        verdict = lookup(SENDGRID, keys, PERMANENT)
+        suffix = f" ({hint})" if hint else ""
+        # SendGrid's text is cut, never the hint: it names what to fix.
+        text = f"SendGrid {reply.status}: {_error_text(errors, reply.body)}"
         return SendResult(
             verdict.outcome,
             self.name,
-            error=storable(error[:_ERROR_CHARS]),
+            error=storable(text[: _ERROR_CHARS - len(suffix)] + suffix),
             retry_after=_wait(reply, verdict.blame),
             blame=verdict.blame,
         )
+
+    def _refusal(
+        self, status: int, errors: list[dict[str, Any]], job: Job
+    ) -> tuple[list[str], str | None]:
+        """The table keys of a refusal and the hint for lastError.
+
+        A 403 is read by its body, not its status alone: when every error names
+        the ``from`` field, the refused address is the one to blame. If the job
+        chose it, only jobs with that address fail; if it is COMMQ_EMAIL_FROM,
+        every job would.
+        """
+        keys = list(http_keys(status))
+        if status != 403 or not _all_about_from(errors):
+            return keys, _HINTS.get(status)
+        own = self._own_from(job)
+        if own is None:
+            return keys, _DEFAULT_FROM_HINT
+        hint = f"the job's from address {own} is not a verified Sender Identity in SendGrid"
+        return [OWN_FROM_REFUSED, *keys], hint
+
+    def _own_from(self, job: Job) -> str | None:
+        """The job's own from address when it is not the configured one, else None."""
+        chosen = job.payload.get("from")
+        if not chosen or not isinstance(chosen, str):
+            return None
+        try:
+            address = single_address("from", chosen).addr_spec
+        except ValueError:
+            return None  # mail_send_body refused it already; never sent
+        return None if address.lower() == self._from_address.lower() else address
 
     def _lost(self, failure: HttpFailure) -> SendResult:
         verdict = lookup(SENDGRID, [failure.key], OUTAGE)
@@ -162,14 +202,32 @@ def _content(text: str | None, html: str | None) -> list[dict[str, str]]:
     return [{"type": kind, "value": value} for kind, value in parts if value is not None]
 
 
-def _error_text(body: bytes) -> str:
-    """SendGrid's ``errors`` messages ("message (field x)"), or the start of the body."""
+def _errors(body: bytes) -> list[dict[str, Any]]:
+    """The objects of SendGrid's ``errors`` array; empty when the body is anything else."""
     try:
         errors = json.loads(body)["errors"]
-        texts = [_one_error(error) for error in errors if isinstance(error, dict)]
     except (ValueError, KeyError, TypeError, RecursionError):
         # RecursionError: JSON nested deeper than the parser goes ("[[[[...").
-        texts = []
+        return []
+    if not isinstance(errors, list):
+        return []
+    return [error for error in errors if isinstance(error, dict)]
+
+
+def _all_about_from(errors: list[dict[str, Any]]) -> bool:
+    """Whether there are errors and every one names the from field (``from``, ``from.email``).
+
+    One error about anything else (the key, the account) makes it the provider's problem.
+    """
+    fields = [error.get("field") for error in errors]
+    return bool(fields) and all(
+        isinstance(field, str) and field.split(".", 1)[0] == "from" for field in fields
+    )
+
+
+def _error_text(errors: list[dict[str, Any]], body: bytes) -> str:
+    """SendGrid's ``errors`` messages ("message (field x)"), or the start of the body."""
+    texts = [_one_error(error) for error in errors]
     return "; ".join(text for text in texts if text) or snippet(body) or "no details"
 
 

@@ -22,6 +22,9 @@ from commq.adapters.senders.classification import (
     Table,
 )
 
+#: The key of a 403 about the from address a job chose itself (see ``SENDGRID``).
+OWN_FROM_REFUSED = "403:own-from"
+
 SENDGRID: Table = {
     # [responses] 202 Accepted: queued for delivery (delivery is known only from events).
     "2xx": OK,
@@ -30,8 +33,14 @@ SENDGRID: Table = {
     "400": PERMANENT,
     # [errors] 401: authentication failed; every message would fail alike.
     "401": MISCONFIGURED,
-    # [errors] 403: the from address is not a verified Sender Identity, or the
-    # account is temporarily blocked: back off the whole provider.
+    # [errors] 403 whose every error names the ``from`` field ("The from address does
+    # not match a verified Sender Identity"), for a job that set its own from: only
+    # jobs with that address fail, the account sends the others, so it is permanent
+    # for this message and says nothing about the provider (other tenants keep flowing).
+    OWN_FROM_REFUSED: PERMANENT,
+    # [errors] any other 403: the configured COMMQ_EMAIL_FROM is not a verified
+    # identity, the key lacks mail.send ("access forbidden"), or the account is
+    # temporarily blocked: every message would fail alike, back off the whole provider.
     "403": MISCONFIGURED,
     # Inference: 404/405 on the one Mail Send path means COMMQ_SENDGRID_BASE_URL is wrong.
     "404": MISCONFIGURED,
