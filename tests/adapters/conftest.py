@@ -9,14 +9,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
+import trustme
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SmtpSession
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
@@ -193,23 +196,67 @@ class SmtpPeer:
         return f"smtp://127.0.0.1:{self.port}"
 
 
-@pytest.fixture
-def smtp_server() -> Iterator[SmtpPeer]:
-    """An aiosmtpd server on 127.0.0.1 that offers (but does not require) AUTH in plain text."""
-    handler = SmtpHandler()
+@contextlib.contextmanager
+def serve_smtp(handler: SmtpHandler, **options: Any) -> Iterator[SmtpPeer]:
+    """Run an aiosmtpd server on 127.0.0.1 with ``handler`` and aiosmtpd's SMTP ``options``."""
     port = free_port()
     controller = Controller(
-        handler,
-        hostname="127.0.0.1",
-        port=port,
-        authenticator=handler.authenticate,
-        auth_require_tls=False,
+        handler, hostname="127.0.0.1", port=port, authenticator=handler.authenticate, **options
     )
     controller.start()
     try:
         yield SmtpPeer(handler, port)
     finally:
         controller.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpPeer]:
+    """An aiosmtpd server on 127.0.0.1 that offers (but does not require) AUTH in plain text."""
+    with serve_smtp(SmtpHandler(), auth_require_tls=False) as peer:
+        yield peer
+
+
+@pytest.fixture
+def smtp_server_without_auth() -> Iterator[SmtpPeer]:
+    """An aiosmtpd server that offers neither STARTTLS nor AUTH: a relay taking mail as it comes."""
+    # aiosmtpd lists AUTH on a plain connection only when told it need not wait for TLS.
+    with serve_smtp(SmtpHandler(), auth_require_tls=True) as peer:
+        yield peer
+
+
+class _NtlmOnlyHandler(SmtpHandler):
+    """Offers AUTH by NTLM alone (with LOGIN and PLAIN excluded), a mechanism commq lacks."""
+
+    async def auth_NTLM(self, server: SmtpSession, args: list[str]) -> AuthResult:
+        return AuthResult(success=False)
+
+
+@pytest.fixture
+def ntlm_smtp_server() -> Iterator[SmtpPeer]:
+    """An aiosmtpd server whose only AUTH mechanism is NTLM."""
+    excluded = ["LOGIN", "PLAIN"]
+    with serve_smtp(
+        _NtlmOnlyHandler(), auth_require_tls=False, auth_exclude_mechanism=excluded
+    ) as peer:
+        yield peer
+
+
+@pytest.fixture
+def starttls_smtp_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SmtpPeer]:
+    """An aiosmtpd server offering STARTTLS, and AUTH only once the connection is encrypted.
+
+    Its certificate (for 127.0.0.1) comes from a test CA that the process trusts
+    through SSL_CERT_FILE, as a system CA store would be trusted.
+    """
+    authority = trustme.CA()
+    bundle = tmp_path / "ca.pem"
+    authority.cert_pem.write_to_path(str(bundle))
+    monkeypatch.setenv("SSL_CERT_FILE", str(bundle))
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(tls)
+    with serve_smtp(SmtpHandler(), tls_context=tls, auth_require_tls=True) as peer:
+        yield peer
 
 
 # ---------------------------------------------------------------- HTTP

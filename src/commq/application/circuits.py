@@ -11,6 +11,7 @@ job probes.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
@@ -25,8 +26,11 @@ from commq.domain.circuit import (
     CircuitState,
     Signal,
     signal_of,
+    transition_action,
 )
 from commq.domain.outcomes import SendResult
+
+log = logging.getLogger("commq.worker")
 
 
 class Admission(StrEnum):
@@ -145,7 +149,10 @@ class CircuitBreaker:
         admission: Admission,
         job_id: str | None = None,
     ) -> None:
-        """Feed one send's result back; writes only when it changes what the circuit knows."""
+        """Feed one send's result back; writes only when it changes what the circuit knows.
+
+        A circuit it opens is logged as a warning with the answer that opened it.
+        """
         if self.stale():
             await self.refresh()
         signal = signal_of(result)
@@ -153,11 +160,20 @@ class CircuitBreaker:
         if admission is not Admission.PROBE and _changes_nothing(known, signal):
             return
 
+        opened = False
+
         def change(circuit: Circuit, now: datetime) -> Circuit:
-            return self.policy.after(circuit, signal, now)
+            nonlocal opened
+            after = self.policy.after(circuit, signal, now)
+            opened = transition_action(circuit, after) == "circuit.open"
+            return after
 
         changed = await self._store.change_circuit(provider, scope, change, self._actor, job_id)
         self._circuits[(provider, scope)] = changed
+        if opened:
+            # The operator's first clue: the answer that opened it says what to fix
+            # (a wrong setting reads differently from an outage).
+            log.warning("%s circuit opened (scope %s): %s", provider, scope, result.error)
 
     async def abandon_probe(self, provider: str, scope: str, job_id: str | None = None) -> None:
         """The probe this worker took will not be sent: let another job probe."""

@@ -9,13 +9,19 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import aiosmtplib
 
 from commq.adapters.senders.classification import NO_ANSWER, NOT_SENT, lookup
-from commq.adapters.senders.classification.smtp import SMTP, enhanced_status, smtp_keys
+from commq.adapters.senders.classification.smtp import (
+    MISSING_EXTENSION,
+    SMTP,
+    enhanced_status,
+    smtp_keys,
+)
 from commq.adapters.senders.email_message import (
     MESSAGE_POLICY,
     EmailEnvelope,
     build_email,
     single_address,
 )
+from commq.adapters.senders.smtp_handshake import Handshake, MissingExtensionError
 from commq.adapters.senders.smtp_pool import SmtpPool
 from commq.adapters.senders.smtp_session import REUSABLE_AFTER_REFUSAL, Delivery, Stage
 from commq.adapters.storable_text import storable
@@ -84,8 +90,10 @@ class SmtpSender:
     is kept at the front of the error ("SMTP 550 5.1.1 ... (at RCPT TO)"). A
     connection lost or timed out before the content was sent is a provider
     outage; after it, the server may have queued the message, so the result
-    is ambiguous. The Message-ID is derived from the job id, so receivers can
-    still drop a duplicate.
+    is ambiguous. A server whose EHLO lacks the STARTTLS or AUTH that the URL
+    asks for is a configuration fault whose error names COMMQ_SMTP_URL (see
+    ``smtp_handshake``). The Message-ID is derived from the job id, so
+    receivers can still drop a duplicate.
 
     Up to ``max_connections`` connections stay open for ``max_idle`` seconds
     between messages (see ``SmtpPool``); ``close()`` ends them with QUIT.
@@ -103,7 +111,8 @@ class SmtpSender:
         max_idle: float = 5.0,
         max_messages: int = 100,
     ) -> None:
-        self._server = parse_smtp_url(url)
+        self._server = server = parse_smtp_url(url)
+        self._handshake = Handshake(server.starttls, server.username, server.password)
         single_address("sender address", email_from)
         self._email_from = email_from
         self._timeout = timeout
@@ -123,11 +132,13 @@ class SmtpSender:
         except ValueError as exc:
             return SendResult(SendOutcome.PERMANENT, self.name, error=str(exc))
         pooled = await self._pool.acquire()
-        delivery = Delivery(pooled.smtp, self._timeout)
+        delivery = Delivery(pooled.smtp, self._timeout, self._handshake)
         reusable = False
         try:
             await delivery.run(envelope, content)
             reusable = True
+        except MissingExtensionError as exc:
+            return self._mismatch(exc)
         except aiosmtplib.SMTPResponseException as exc:
             reusable = delivery.stage in REUSABLE_AFTER_REFUSAL and exc.code != 421
             return self._refused(exc, delivery.stage)
@@ -143,13 +154,12 @@ class SmtpSender:
 
     def _client(self) -> aiosmtplib.SMTP:
         server = self._server
+        # STARTTLS and AUTH are left to the handshake, which checks the server offers them.
         return aiosmtplib.SMTP(
             hostname=server.host,
             port=server.port,
-            username=server.username,
-            password=server.password,
             use_tls=server.implicit_tls,
-            start_tls=server.starttls,
+            start_tls=False,
             timeout=self._timeout,
         )
 
@@ -164,6 +174,11 @@ class SmtpSender:
         error = f"SMTP {shown} (at {stage})"
         return SendResult(verdict.outcome, self.name, error=error, blame=verdict.blame)
 
+    def _mismatch(self, exc: MissingExtensionError) -> SendResult:
+        verdict = SMTP[MISSING_EXTENSION]
+        error = _mismatch_error(exc)
+        return SendResult(verdict.outcome, self.name, error=error, blame=verdict.blame)
+
     def _lost(self, exc: Exception, stage: Stage) -> SendResult:
         what = "timed out" if isinstance(exc, TimeoutError) else f"failed: {storable(str(exc))}"
         if stage is Stage.CONTENT:
@@ -176,6 +191,33 @@ class SmtpSender:
             verdict = SMTP[NOT_SENT]
             error = f"SMTP {what} during {stage}"
         return SendResult(verdict.outcome, self.name, error=error, blame=verdict.blame)
+
+
+def _mismatch_error(exc: MissingExtensionError) -> str:
+    """lastError for a server that lacks what COMMQ_SMTP_URL asks for, saying what to fix."""
+    if exc.extension == "STARTTLS":
+        return (
+            "SMTP server does not support STARTTLS, which COMMQ_SMTP_URL asks for "
+            "(?starttls=true); check COMMQ_SMTP_URL: the host and port of a server that "
+            "offers STARTTLS (often 587), or smtps:// for implicit TLS (often 465)"
+        )
+    if exc.offered:
+        mechanisms = storable(" ".join(exc.offered).upper())[:200]
+        return (
+            f"SMTP server offers AUTH only by mechanisms commq cannot use ({mechanisms}; "
+            "commq uses CRAM-MD5, PLAIN or LOGIN); check COMMQ_SMTP_URL and the server's "
+            "AUTH settings"
+        )
+    where = (
+        "many servers offer AUTH only over TLS: add ?starttls=true or use smtps://"
+        if not exc.tls
+        else "the host and port of the server's submission service"
+    )
+    return (
+        "SMTP server does not support AUTH, but COMMQ_SMTP_URL has credentials; "
+        f"check COMMQ_SMTP_URL: {where}, or leave the credentials out for a relay that "
+        "needs none"
+    )
 
 
 def _wire_bytes(envelope: EmailEnvelope) -> bytes:

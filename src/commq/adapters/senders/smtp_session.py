@@ -7,6 +7,7 @@ from enum import StrEnum
 import aiosmtplib
 
 from commq.adapters.senders.email_message import EmailEnvelope
+from commq.adapters.senders.smtp_handshake import Handshake, open_session
 
 
 class Stage(StrEnum):
@@ -29,17 +30,21 @@ REUSABLE_AFTER_REFUSAL = frozenset({Stage.MAIL, Stage.RCPT, Stage.DATA})
 
 
 class Delivery:
-    """Sends one message on ``smtp``, connecting first if it is not connected yet."""
+    """Sends one message on ``smtp``, opening the session first if it is not connected yet."""
 
-    def __init__(self, smtp: aiosmtplib.SMTP, timeout: float) -> None:
+    def __init__(self, smtp: aiosmtplib.SMTP, timeout: float, handshake: Handshake) -> None:
         self.smtp = smtp
         self.timeout = timeout
+        self.handshake = handshake
         self.stage = Stage.CONNECT
 
     async def run(self, envelope: EmailEnvelope, content: bytes) -> None:
-        """MAIL, RCPT, DATA and the content; raises aiosmtplib errors and OSError."""
+        """MAIL, RCPT, DATA and the content.
+
+        Raises aiosmtplib errors, OSError, and MissingExtensionError while connecting.
+        """
         if not self.smtp.is_connected:
-            await self.smtp.connect()
+            await open_session(self.smtp, self.handshake)
         self.stage = Stage.MAIL
         await self.smtp.mail(envelope.sender)
         self.stage = Stage.RCPT

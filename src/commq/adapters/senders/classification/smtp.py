@@ -11,6 +11,8 @@ repeat the request) and §4.2.2/§4.2.3 (421: the service closes the channel);
 [3463] RFC 3463 and the IANA "SMTP Enhanced Status Codes" registry (X.2.X
 mailbox, X.3.X mail system, X.4.X network and routing, X.7.X security);
 [4954] RFC 4954 §6 (530, 534, 535, 538 and 5.7.8: authentication);
+[3207] RFC 3207 §4 and [4954] RFC 4954 §3: STARTTLS and AUTH are EHLO extensions,
+usable only when the server lists them;
 [ses] docs.aws.amazon.com/ses/latest/dg/manage-sending-quotas-errors.html and the
 emailit.com KB (454 / 452 4.x.x throttling: back off the whole sender).
 """
@@ -31,7 +33,13 @@ from commq.adapters.senders.classification import (
     Table,
 )
 
+#: The server's EHLO does not list STARTTLS or AUTH, which the configuration asks for.
+MISSING_EXTENSION = "session:missing-extension"
+
 SMTP: Table = {
+    # [3207][4954] COMMQ_SMTP_URL asks for STARTTLS or AUTH and the server offers
+    # neither: no message can pass until the setting (or the server) is fixed.
+    MISSING_EXTENSION: MISCONFIGURED,
     # [5321] Before MAIL FROM no reply is about a message: a refusal of the session
     # (greeting 554, STARTTLS or AUTH refused) stops every message alike.
     "session:4xx": OUTAGE,

@@ -1,19 +1,22 @@
-"""SendGrid's per-message 403 through the worker: the job fails, the provider's circuit stays shut.
+"""Real senders through the worker: which refusals fail a job and which open the circuit.
 
-The real SendGrid sender talks to the fake SendGrid on 127.0.0.1; the worker
-runs with its circuit breaker over a SQLite store, as ``commq worker`` does.
+The senders talk to their peers on 127.0.0.1 (the fake SendGrid, aiosmtpd);
+the worker runs with its circuit breaker over a SQLite store, as ``commq
+worker`` does.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from commq.adapters.senders import SendGridSender
+from commq.adapters.senders import SendGridSender, SmtpSender
 from commq.adapters.store import LocalWakeup, SqlJobStore, make_engine
 from commq.adapters.store.held_jobs import SqlHeldJobStore
 from commq.adapters.store.sql_provider_store import SqlProviderStore
@@ -21,10 +24,14 @@ from commq.adapters.store.tables import audit_events
 from commq.application.circuits import CircuitBreaker
 from commq.application.dispatcher import Dispatcher, DispatchSettings
 from commq.application.failover import Guards
+from commq.application.ports import Sender
 from commq.domain.circuit import CircuitPolicy
 from commq.domain.jobs import Channel, ErrorType, Job, JobStatus, NewJob
 from commq.domain.retry import RetryPolicy
 from fakes import FakeSendGrid
+
+if TYPE_CHECKING:
+    from conftest import SmtpPeer
 
 FROM = "Commq <noreply@commq.test>"
 
@@ -50,14 +57,14 @@ async def sendgrid(fake_sendgrid: FakeSendGrid) -> AsyncIterator[SendGridSender]
     await sender.close()
 
 
-def _worker(engine: AsyncEngine, sendgrid: SendGridSender) -> Dispatcher:
+def _worker(engine: AsyncEngine, sender: Sender) -> Dispatcher:
     # The default policy: one provider fault (401/403) opens the circuit at once.
     breaker = CircuitBreaker(
-        SqlProviderStore(engine), CircuitPolicy(), "worker-1", ["sendgrid"], refresh_every=0.0
+        SqlProviderStore(engine), CircuitPolicy(), "worker-1", [sender.name], refresh_every=0.0
     )
     return Dispatcher(
         store=SqlJobStore(engine),
-        senders={Channel.EMAIL: [sendgrid]},
+        senders={Channel.EMAIL: [sender]},
         wakeup=LocalWakeup(),
         clock=Clock(),
         policy=RetryPolicy(timedelta(0), timedelta(0)),
@@ -80,6 +87,11 @@ async def _job(engine: AsyncEngine, job_id: str) -> Job:
     return job
 
 
+async def _audit_actions(engine: AsyncEngine) -> list[str]:
+    async with engine.connect() as conn:
+        return list((await conn.execute(select(audit_events.c.action))).scalars())
+
+
 async def test_an_unverified_from_of_one_tenant_fails_its_job_and_others_keep_flowing(
     engine: AsyncEngine, fake_sendgrid: FakeSendGrid, sendgrid: SendGridSender
 ) -> None:
@@ -96,9 +108,7 @@ async def test_an_unverified_from_of_one_tenant_fails_its_job_and_others_keep_fl
     assert "shop@tenant-a.example is not a verified Sender Identity" in job.last_error
     for job_id in others:
         assert (await _job(engine, job_id)).status is JobStatus.COMPLETED
-    async with engine.connect() as conn:
-        actions = (await conn.execute(select(audit_events.c.action))).scalars().all()
-    assert "circuit.open" not in actions
+    assert "circuit.open" not in await _audit_actions(engine)
     circuits = (await SqlProviderStore(engine).read_circuits()).circuits
     assert all(c.state.value == "closed" for c in circuits)
 
@@ -116,6 +126,27 @@ async def test_an_unverified_configured_from_still_opens_the_circuit(
     for job_id in ids:
         job = await _job(engine, job_id)
         assert (job.status, job.attempts) == (JobStatus.PENDING, 0)
-    async with engine.connect() as conn:
-        actions = (await conn.execute(select(audit_events.c.action))).scalars().all()
-    assert actions == ["circuit.open"]
+    assert await _audit_actions(engine) == ["circuit.open"]
+
+
+async def test_an_smtp_server_without_starttls_holds_jobs_unspent_and_says_what_to_fix(
+    engine: AsyncEngine, smtp_server_without_auth: SmtpPeer, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Fixing COMMQ_SMTP_URL lets them flow; meanwhile they must not burn their attempts.
+    smtp = SmtpSender(f"smtp://127.0.0.1:{smtp_server_without_auth.port}?starttls=true", FROM)
+    ids = [await _enqueue(engine, f"tenant-{n}", 0) for n in "ab"]
+
+    with caplog.at_level(logging.WARNING, "commq.worker"):
+        await _worker(engine, smtp).run(until_idle=True)
+    await smtp.close()
+
+    waiting = [await _job(engine, job_id) for job_id in ids]
+    assert [(job.status, job.attempts) for job in waiting] == [(JobStatus.PENDING, 0)] * 2
+    # The job that reached the server says why; any other was held back unsent.
+    errors = [job.last_error or "" for job in waiting]
+    assert any(e.startswith("SMTP server does not support STARTTLS") for e in errors)
+    assert all(e.startswith(("SMTP server", "waiting: every email provider")) for e in errors)
+    assert await _audit_actions(engine) == ["circuit.open"]
+    [opened] = [r.getMessage() for r in caplog.records if "circuit opened" in r.getMessage()]
+    assert opened.startswith("smtp circuit opened (scope *): SMTP server does not support STARTTLS")
+    assert "check COMMQ_SMTP_URL" in opened
