@@ -139,6 +139,14 @@ async def test_bulk_actions_need_retry_or_cancel_permission(
         ({"ids": []}, "ids"),
         ({"ids": ["x"] * 10_001}, "ids"),
         ({"dryRun": "maybe"}, "dryRun"),
+        # JSON booleans only: pydantic's lax mode would read these as true or false.
+        ({"dryRun": "yes"}, "dryRun"),
+        ({"dryRun": "true"}, "dryRun"),
+        ({"dryRun": "1"}, "dryRun"),
+        ({"dryRun": 1}, "dryRun"),
+        ({"dryRun": 0}, "dryRun"),
+        ({"dryRun": "false"}, "dryRun"),
+        ({"dryRun": None}, "dryRun"),
         ({"createdFrom": "yesterday"}, "createdFrom"),
     ],
 )
@@ -148,6 +156,21 @@ async def test_unknown_or_bad_fields_are_422_naming_the_field(
     response = await api.client.post(f"{Q}/failed/retry", json=body, headers=api.as_("acme_admin"))
     assert response.status_code == 422, response.text
     assert response.json()["field"] == field
+
+
+@pytest.mark.parametrize("dry_run", ["false", 0, "no", "off"])
+async def test_a_dry_run_that_is_not_a_json_boolean_changes_nothing(
+    api: Api, dry_run: object
+) -> None:
+    job = await failed_job(api)
+    response = await api.client.post(
+        f"{Q}/failed/retry", json={"dryRun": dry_run}, headers=api.as_("acme_admin")
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["field"] == "dryRun"
+    assert await status_of(api, job["id"]) == "failed"
+    assert await _audit(api, action="jobs.bulk_retry") == []
 
 
 async def test_failed_is_never_taken_for_a_job_id(api: Api) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 from pydantic.alias_generators import to_camel
 
 from commq.domain.analytics import History, HistoryPoint
@@ -37,7 +37,9 @@ class BulkIn(_In):
     created_from: UtcDateTime | None = None
     created_to: UtcDateTime | None = None
     ids: list[JobId] | None = Field(default=None, min_length=1, max_length=MAX_BULK_IDS)
-    dry_run: bool = Field(default=False, description="only count the matching jobs")
+    # Strict: pydantic's lax mode takes "yes", "1" and 1 for true and "no", "0" and 0 for
+    # false, so a client's odd spelling could turn a count into a real retry or cancel.
+    dry_run: StrictBool = Field(default=False, description="only count the matching jobs")
 
     def to_request(self) -> BulkRequest:
         """The domain request."""

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from pydantic.alias_generators import to_camel
 
 from commq.application.queue import JobDetail
@@ -26,8 +26,9 @@ class JobIn(_In):
     payload: dict[str, Any]
     business_id: str | None = Field(default=None, min_length=1, max_length=200)
     communication_id: str | None = Field(default=None, min_length=1, max_length=200)
-    priority: int = Field(default=0, ge=-1000, le=1000)
-    max_attempts: int | None = Field(default=None, ge=1, le=100)
+    # Strict: pydantic's lax mode reads "5" and 5.0 as 5 and true as 1; a JSON integer only.
+    priority: StrictInt = Field(default=0, ge=-1000, le=1000)
+    max_attempts: StrictInt | None = Field(default=None, ge=1, le=100)
     run_at: UtcDateTime | None = Field(default=None, description="ISO-8601; no offset means UTC")
     idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
 
