@@ -63,6 +63,20 @@ async def test_a_message_is_delivered_with_its_headers(
     assert body.replace("\r\n", "\n") == "Thanks!\n.a line with a dot\n"
 
 
+async def test_the_provider_message_id_stays_the_message_id_when_the_server_names_a_queue_id(
+    make_job: JobFactory, smtp_server: SmtpPeer
+) -> None:
+    # The queue id is one hop's, worded per MTA and absent from some replies; the
+    # Message-ID is what bounces quote and what the server logs beside its queue id.
+    smtp_server.handler.data_reply = "250 2.0.0 Ok: queued as 4F3A21C0B9"
+    job = make_job()
+
+    result = await send_once(smtp_server.url, job)
+
+    assert result.outcome is SendOutcome.OK
+    assert result.provider_message_id == f"<{job.id}@commq>"
+
+
 async def test_one_sender_delivers_several_messages(
     make_job: JobFactory, smtp_server: SmtpPeer
 ) -> None:
