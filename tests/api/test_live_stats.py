@@ -246,6 +246,17 @@ async def test_a_socket_without_view_stats_on_its_scope_is_refused(
         assert json.loads(response.body)["status"] == 401
 
 
+@pytest.mark.parametrize(
+    "query", ["?businessId=acme&businessId=globex", "?token=x"], ids=["repeated", "unknown"]
+)
+async def test_a_socket_with_an_unclear_query_is_refused(server: LiveServer, query: str) -> None:
+    with pytest.raises(InvalidStatus):
+        async with connect(
+            server.ws + SOCKET + query, additional_headers=server.as_("admin"), proxy=None
+        ):
+            pass
+
+
 async def test_a_closed_socket_releases_its_feed(server: LiveServer) -> None:
     hub = server.app.state.stats_hub
     async with connect(

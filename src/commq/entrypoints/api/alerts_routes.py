@@ -15,9 +15,10 @@ from commq.entrypoints.alerting import alert_service
 from commq.entrypoints.api import schemas
 from commq.entrypoints.api.access import requires
 from commq.entrypoints.api.dependencies import BusinessId, container
+from commq.entrypoints.api.strict_route import StrictRoute
 from commq.entrypoints.bootstrap import Container
 
-router = APIRouter(prefix="/communication-queue", tags=["alerts"])
+router = APIRouter(prefix="/communication-queue", tags=["alerts"], route_class=StrictRoute)
 
 StatsViewer = Annotated[Principal, Depends(requires(Permission.VIEW_STATS))]
 App = Annotated[Container, Depends(container)]

@@ -18,11 +18,16 @@ from commq.entrypoints.api import schemas
 from commq.entrypoints.api.access import requires
 from commq.entrypoints.api.dependencies import BusinessId, Cursor, Filter, Limit, container
 from commq.entrypoints.api.fast_response import FastJSONResponse
+from commq.entrypoints.api.strict_route import StrictRoute
 from commq.entrypoints.bootstrap import Container
 
-router = APIRouter(prefix="/communication-queue", tags=["communication-queue"])
+router = APIRouter(
+    prefix="/communication-queue", tags=["communication-queue"], route_class=StrictRoute
+)
 #: The two enqueue routes, matched before every other route: they take most requests.
-enqueue_router = APIRouter(prefix="/communication-queue", tags=["communication-queue"])
+enqueue_router = APIRouter(
+    prefix="/communication-queue", tags=["communication-queue"], route_class=StrictRoute
+)
 
 
 def _as(permission: Permission) -> type[Principal]:

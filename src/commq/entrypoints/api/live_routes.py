@@ -19,6 +19,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, WebSocket
+from fastapi.exceptions import WebSocketRequestValidationError
 from fastapi.responses import StreamingResponse
 
 from commq.application.live import LiveStatsHub, Subscription
@@ -28,9 +29,10 @@ from commq.domain.permissions import Permission, Role
 from commq.entrypoints.api import schemas
 from commq.entrypoints.api.access import WS_FORBIDDEN, requires
 from commq.entrypoints.api.dependencies import BusinessId
+from commq.entrypoints.api.strict_route import StrictRoute, query_errors
 from commq.entrypoints.bootstrap import Container
 
-router = APIRouter(prefix="/communication-queue", tags=["live"])
+router = APIRouter(prefix="/communication-queue", tags=["live"], route_class=StrictRoute)
 
 StatsHub = LiveStatsHub[str]
 StatsViewer = Annotated[Principal, Depends(requires(Permission.VIEW_STATS))]
@@ -87,11 +89,19 @@ async def _events(hub: StatsHub, scope: str | None) -> AsyncIterator[str]:
             yield f"event: stats\ndata: {body}\n\n"
 
 
+_SOCKET_PARAMETERS = frozenset({"businessId"})
+
+
 @router.websocket("/ws", name="stats_socket")
 async def stats_socket(
     websocket: WebSocket, who: StatsViewer, business_id: BusinessId = None
 ) -> None:
     """Pushes the /stats body as a JSON text message on every change, at least every 5 s."""
+    # A socket route is not a StrictRoute: the same query check, refused as FastAPI
+    # refuses the socket's other bad parameters (closed before accept, code 1008).
+    errors = query_errors(websocket.query_params, _SOCKET_PARAMETERS)
+    if errors:
+        raise WebSocketRequestValidationError(errors)
     hub: StatsHub = websocket.app.state.stats_hub
     try:
         scope = hub.authorize(who, business_id)

@@ -23,9 +23,10 @@ from commq.entrypoints.api.access import requires
 from commq.entrypoints.api.csv_export import csv_response
 from commq.entrypoints.api.dependencies import BusinessId, Cursor, Filter, Limit, container
 from commq.entrypoints.api.instants import UtcDateTime
+from commq.entrypoints.api.strict_route import StrictRoute
 from commq.entrypoints.bootstrap import Container
 
-router = APIRouter(prefix="/communication-queue", tags=["operations"])
+router = APIRouter(prefix="/communication-queue", tags=["operations"], route_class=StrictRoute)
 
 
 def _as(permission: Permission) -> type[Principal]:

@@ -82,9 +82,11 @@ def _field_error(error: Any) -> dict[str, str]:
         reason = error.get("ctx", {}).get("error", "invalid")
         at = f" at character {loc[1]}" if len(loc) > 1 else ""
         return {"field": "body", "message": f"not valid JSON: {reason}{at}"}
-    location = [str(part) for part in loc if part != "body"]
+    # Only the leading "body" is FastAPI's: a key named "body" (an SMS payload's) stays.
+    in_body = tuple(loc[:1]) == ("body",)
+    location = [str(part) for part in (loc[1:] if in_body else loc)]
     # An error about the body as a whole (an array where an object belongs) names it.
-    field = ".".join(location) or ("body" if loc[:1] == ("body",) else "")
+    field = ".".join(location) or ("body" if in_body else "")
     return {"field": field, "message": error.get("msg", "invalid")}
 
 

@@ -14,9 +14,12 @@ from commq.entrypoints.api.access import requires
 from commq.entrypoints.api.dependencies import BusinessId, Cursor, Limit, container
 from commq.entrypoints.api.problems import problem
 from commq.entrypoints.api.schemas import iso
+from commq.entrypoints.api.strict_route import StrictRoute
 from commq.entrypoints.bootstrap import Container
 
-router = APIRouter(prefix="/communication-queue/suppressions", tags=["suppressions"])
+router = APIRouter(
+    prefix="/communication-queue/suppressions", tags=["suppressions"], route_class=StrictRoute
+)
 Manager = Annotated[Principal, Depends(requires(Permission.MANAGE_SUPPRESSIONS))]
 App = Annotated[Container, Depends(container)]
 
