@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -16,6 +18,11 @@ from commq.domain.errors import CommqError
 from commq.domain.jobs import Channel, NewJob
 from commq.domain.permissions import Role
 from commq.entrypoints.bootstrap import build
+from commq.entrypoints.database_errors import (
+    DatabaseUnusableError,
+    shown_url,
+    unusable_database_errors,
+)
 from commq.entrypoints.runtime import settle_garbage_collector
 from commq.entrypoints.settings import Settings, SettingsError, load_settings
 
@@ -41,12 +48,23 @@ def _fail(message: str | CommqError) -> typer.Exit:
     return typer.Exit(1)
 
 
+@contextmanager
+def _database(settings: Settings) -> Iterator[None]:
+    """A database the command cannot open or reach ends it with one line (exit 1)."""
+    try:
+        with unusable_database_errors(settings.database_url):
+            yield
+    except DatabaseUnusableError as exc:
+        raise _fail(str(exc)) from None
+
+
 @app.command()
 def migrate() -> None:
     """Apply database migrations (under an advisory lock on PostgreSQL)."""
     settings = _settings()
-    apply_migrations(settings.database_url)
-    typer.echo(f"database at {settings.database_url} is up to date")
+    with _database(settings):
+        apply_migrations(settings.database_url)
+    typer.echo(f"database at {shown_url(settings.database_url)} is up to date")
 
 
 @app.command()
@@ -61,8 +79,9 @@ def serve(
 
     settings = _settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    apply_migrations(settings.database_url)
-    asyncio.run(_first_start_key(settings, _base_url(host, port)))
+    with _database(settings):
+        apply_migrations(settings.database_url)
+        asyncio.run(_first_start_key(settings, _base_url(host, port)))
     app_ = create_app(settings, run_worker=not no_worker, apply_migrations=False)
     settle_garbage_collector()
     # Live streams end when shutdown begins; other requests get the grace to finish.
@@ -106,8 +125,10 @@ def worker(
     from commq.entrypoints.worker import run_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    settings = _settings()
     try:
-        asyncio.run(run_worker(_settings(), concurrency))
+        with _database(settings):
+            asyncio.run(run_worker(settings, concurrency))
     except CommqError as exc:
         raise _fail(str(exc)) from None
 
@@ -125,8 +146,9 @@ def keys_create(
         # An unset "$BUSINESS" must not quietly make a key that sees every business.
         raise _fail("--business is empty: name the business, or leave it out for a platform key")
     settings = _settings()
-    apply_migrations(settings.database_url)
-    stored, plain = asyncio.run(_create_key(settings, name, role, business))
+    with _database(settings):
+        apply_migrations(settings.database_url)
+        stored, plain = asyncio.run(_create_key(settings, name, role, business))
     scope = f"business {business}" if business else "all businesses"
     typer.echo(f"created {role.value} key {stored.id} ({name}, {scope})")
     typer.echo(plain)
@@ -168,7 +190,8 @@ def enqueue(
         _aware(run_at),
     )
     try:
-        [stored] = asyncio.run(_enqueue(settings, job))
+        with _database(settings):
+            [stored] = asyncio.run(_enqueue(settings, job))
     except CommqError as exc:
         raise _fail(exc) from None
     typer.echo(json.dumps(job_json(stored.job), indent=2))
@@ -214,7 +237,8 @@ def stats(
     from commq.entrypoints.api.schemas import stats_json
 
     settings = _settings()
-    figures = stats_json(asyncio.run(_stats(settings, business)))
+    with _database(settings):
+        figures = stats_json(asyncio.run(_stats(settings, business)))
     if as_json:
         typer.echo(json.dumps(figures, indent=2))
         return
@@ -259,7 +283,8 @@ def prune(
         age = parse_age(older_than or f"{settings.retention_days}d")
     except ValueError as exc:
         raise _fail(f"--older-than: {exc}") from None
-    deleted = asyncio.run(_prune(settings, age))
+    with _database(settings):
+        deleted = asyncio.run(_prune(settings, age))
     typer.echo(f"deleted {deleted} completed or cancelled job{'s' * (deleted != 1)}")
 
 

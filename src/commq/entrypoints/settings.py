@@ -162,6 +162,9 @@ def _database_url(url: str) -> str:
         raise SettingsError(
             "COMMQ_DATABASE_URL must start with sqlite:/// or postgresql:// (no driver suffix)"
         )
+    if url.startswith("sqlite:///") and url[10:].split("?")[0] in ("", ":memory:"):
+        # Every connection of the pool would open a new, empty in-memory database.
+        raise SettingsError("COMMQ_DATABASE_URL must name a SQLite file, e.g. sqlite:///./commq.db")
     return url
 
 

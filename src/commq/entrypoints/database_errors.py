@@ -1,0 +1,58 @@
+"""What the CLI says when it cannot use the configured database.
+
+A server that is down, a wrong password, a SQLite file in a folder that does
+not exist or a file that is not a database are the operator's to fix, so they
+get one line naming the database (never its password) instead of a traceback.
+Errors in statements (a bug) are not caught here and keep their traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import (
+    ArgumentError,
+    DatabaseError,
+    DBAPIError,
+    InterfaceError,
+    OperationalError,
+)
+
+
+class DatabaseUnusableError(Exception):
+    """The database could not be opened or reached; the message says which and why."""
+
+
+def shown_url(database_url: str) -> str:
+    """The database URL as it may be printed: any password replaced by ***."""
+    try:
+        return make_url(database_url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "COMMQ_DATABASE_URL"
+
+
+@contextmanager
+def unusable_database_errors(database_url: str) -> Iterator[None]:
+    """Turn a database the block could not open or reach into DatabaseUnusableError."""
+    try:
+        yield
+    except DBAPIError as exc:
+        if not _about_the_database_itself(exc):
+            raise
+        raise DatabaseUnusableError(
+            f"cannot use the database at {shown_url(database_url)}: {_one_line(exc.orig)}"
+        ) from None
+
+
+def _about_the_database_itself(exc: DBAPIError) -> bool:
+    # OperationalError: refused, unknown host or database, bad login, unopenable file;
+    # a bare DatabaseError is SQLite's "file is not a database". Its subclasses
+    # (IntegrityError, ProgrammingError...) are about a statement, so not ours.
+    return isinstance(exc, OperationalError | InterfaceError) or type(exc) is DatabaseError
+
+
+def _one_line(error: BaseException | None) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return "; ".join(lines) or type(error).__name__
