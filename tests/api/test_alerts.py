@@ -11,7 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from commq.adapters.notifications import SlackWebhookNotifier
-from commq.domain.alerts import Alert
+from commq.adapters.store.sql_alert_store import SqlAlertStore
+from commq.domain.alerts import Alert, AlertRuleKind, AlertStatus
 from commq.entrypoints.alerting import alert_service
 from commq.entrypoints.bootstrap import build
 from commq.entrypoints.settings import AlertSettings, Settings
@@ -243,6 +244,34 @@ async def test_the_alert_list_needs_view_stats(api: Api, who: str | None, status
     assert response.status_code == status
     if status == 200:
         assert response.json() == {"items": []}
+
+
+async def test_a_limit_lists_only_the_newest_alerts(api: Api) -> None:
+    store = SqlAlertStore(api.container.engine)
+    start = datetime(2030, 1, 1, tzinfo=UTC)
+    for hour, business in enumerate(["acme", "globex", "initech"]):
+        at = start + timedelta(hours=hour)
+        alert = Alert(
+            id=f"0190a0a0-0000-7000-8000-00000000000{hour}",
+            rule=AlertRuleKind.FAILED_JOBS,
+            business_id=business,
+            status=AlertStatus.FIRING,
+            threshold=1,
+            value=2,
+            message=f"Queue Health Alert: 2 jobs have failed in business {business}",
+            started_at=at,
+            updated_at=at,
+        )
+        await store.save_alert(alert)
+    assert [a["businessId"] for a in await alerts(api, "admin")] == ["initech", "globex", "acme"]
+    assert [a["businessId"] for a in await alerts(api, "admin", "?limit=2")] == [
+        "initech",
+        "globex",
+    ]
+    for limit in ("0", "501", "ten", "-1", ""):
+        response = await api.client.get(f"{ALERTS}?limit={limit}", headers=api.as_("admin"))
+        assert response.status_code == 422, (limit, response.text)
+        assert response.json()["field"] == "query.limit"
 
 
 async def test_a_business_key_cannot_list_another_business(api: Api) -> None:

@@ -117,3 +117,46 @@ async def test_exports_need_view_jobs_and_valid_filters(
         response = await api.client.get(f"{Q}{path}", params=params, headers=api.as_(who))
         assert response.status_code == status, (path, response.text)
         assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_a_limit_exports_only_the_oldest_rows(api: Api) -> None:
+    failed = [(await failed_job(api))["id"] for _ in range(3)]
+    rows = _rows(
+        await api.client.get(
+            f"{Q}/failed/export.csv", params={"limit": 2}, headers=api.as_("acme_admin")
+        )
+    )
+    assert [row["id"] for row in rows] == failed[:2]
+    batch = [
+        {"channel": "sms", "recipient": "+14155550100", "payload": {"body": str(i)}}
+        for i in range(502)
+    ]
+    sent = await api.client.post(
+        f"{Q}/jobs/batch", json={"jobs": batch}, headers=api.as_("acme_producer")
+    )
+    assert sent.status_code == 201
+    sms = [job["id"] for job in sent.json()["jobs"]]
+    for limit, expected in ((501, sorted(sms)[:501]), (1, sorted(sms)[:1])):
+        rows = _rows(
+            await api.client.get(
+                f"{Q}/jobs/export.csv",
+                params={"limit": limit, "channel": "sms"},
+                headers=api.as_("acme_admin"),
+            )
+        )
+        assert [row["id"] for row in rows] == expected, limit
+    everything = await api.client.get(
+        f"{Q}/jobs/export.csv", params={"limit": 1_000_000}, headers=api.as_("acme_admin")
+    )
+    assert len(_rows(everything)) == 3 + 502
+
+
+@pytest.mark.parametrize("limit", ["0", "-1", "1000001", "ten", ""])
+async def test_an_export_limit_outside_1_to_a_million_is_422(api: Api, limit: str) -> None:
+    for path in ("/failed/export.csv", "/jobs/export.csv"):
+        response = await api.client.get(
+            f"{Q}{path}", params={"limit": limit}, headers=api.as_("acme_admin")
+        )
+        assert response.status_code == 422, (path, response.text)
+        assert response.headers["content-type"] == "application/problem+json"
+        assert response.json()["field"] == "query.limit"

@@ -68,16 +68,18 @@ class AlertService:
             return changes
 
     async def list_alerts(
-        self, principal: Principal, business_id: str | None = None
+        self, principal: Principal, business_id: str | None = None, limit: int | None = None
     ) -> list[Alert]:
-        """Firing and recently resolved alerts the caller may see.
+        """Firing and recently resolved alerts the caller may see, newest first (the
+        first ``limit`` of them, if given).
 
         A business key sees only its business's alerts: a global alert sums up
         every tenant's jobs, which is not a business key's to know.
         """
         require(principal, Permission.VIEW_STATS)
         scope = read_scope(principal, business_id)
-        return await self._store.list_alerts(scope, RESOLVED_VISIBLE_FOR)
+        # Few alerts fire or resolve in a day (the store lists at most 1,000): cut here.
+        return (await self._store.list_alerts(scope, RESOLVED_VISIBLE_FOR))[:limit]
 
     async def _apply(self, change: AlertChange) -> None:
         if change.notify and self._notifier is None:

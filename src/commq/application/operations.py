@@ -64,25 +64,30 @@ class OperationsService:
         audit = AuditEntry(name, principal, scope, filter=filter_json(request))
         return await self._bulk.apply_bulk(action, where, request.ids, audit)
 
-    def export_jobs(self, principal: Principal, where: JobFilter) -> AsyncIterator[Job]:
-        """Every job matching ``where``, oldest first, read page by page (constant memory).
+    def export_jobs(
+        self, principal: Principal, where: JobFilter, limit: int | None = None
+    ) -> AsyncIterator[Job]:
+        """Every job matching ``where`` (the oldest ``limit``, if given), oldest first,
+        read page by page (constant memory).
 
         The permission and business are checked now, before the first job is read.
         """
         require(principal, Permission.VIEW_JOBS)
-        return self._all_pages(replace(where, business_id=read_scope(principal, where.business_id)))
+        scoped = replace(where, business_id=read_scope(principal, where.business_id))
+        return self._all_pages(scoped, limit)
 
-    async def _all_pages(self, where: JobFilter) -> AsyncIterator[Job]:
+    async def _all_pages(self, where: JobFilter, limit: int | None) -> AsyncIterator[Job]:
         cursor: str | None = None
-        while True:
-            page = await self._jobs.list_jobs(
-                where, PageRequest(ListOrder.OLDEST, MAX_PAGE_SIZE, cursor)
-            )
+        left = limit
+        while left is None or left > 0:
+            size = MAX_PAGE_SIZE if left is None else min(left, MAX_PAGE_SIZE)
+            page = await self._jobs.list_jobs(where, PageRequest(ListOrder.OLDEST, size, cursor))
             for job in page.items:
                 yield job
             if page.next_cursor is None:
                 return
             cursor = page.next_cursor
+            left = None if left is None else left - len(page.items)
 
     async def audit_trail(
         self, principal: Principal, where: AuditFilter, limit: int, cursor: str | None

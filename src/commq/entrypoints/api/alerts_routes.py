@@ -14,7 +14,7 @@ from commq.domain.permissions import Permission
 from commq.entrypoints.alerting import alert_service
 from commq.entrypoints.api import schemas
 from commq.entrypoints.api.access import requires
-from commq.entrypoints.api.dependencies import BusinessId, container
+from commq.entrypoints.api.dependencies import AlertLimit, BusinessId, container
 from commq.entrypoints.api.strict_route import StrictRoute
 from commq.entrypoints.bootstrap import Container
 
@@ -48,9 +48,14 @@ class AlertListOut(BaseModel):
 
 
 @router.get("/alerts", response_model=AlertListOut, summary="Firing and recently resolved alerts")
-async def list_alerts(who: StatsViewer, app: App, business_id: BusinessId = None) -> JSONResponse:
-    """A business key sees its business's alerts; a platform key sees all, or one business."""
-    found = await alert_service(app).list_alerts(who, business_id)
+async def list_alerts(
+    who: StatsViewer, app: App, business_id: BusinessId = None, limit: AlertLimit = None
+) -> JSONResponse:
+    """A business key sees its business's alerts; a platform key sees all, or one business.
+
+    ``limit`` keeps the newest ones; without it every alert is listed.
+    """
+    found = await alert_service(app).list_alerts(who, business_id, limit)
     return JSONResponse({"items": [alert_json(alert) for alert in found]})
 
 

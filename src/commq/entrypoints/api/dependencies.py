@@ -19,6 +19,16 @@ async def container(request: Request) -> Container:
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE, description="1 to 500")]
+#: /alerts has no pages: without a limit it lists every alert it holds.
+AlertLimit = Annotated[
+    int | None, Query(ge=1, le=MAX_PAGE_SIZE, description="1 to 500; default: every alert")
+]
+#: The largest ``limit`` of a CSV export; without one an export has every matching job.
+MAX_EXPORT_ROWS = 1_000_000
+ExportLimit = Annotated[
+    int | None,
+    Query(ge=1, le=MAX_EXPORT_ROWS, description="1 to 1,000,000 rows; default: every match"),
+]
 Cursor = Annotated[str | None, Query(max_length=512, description="nextCursor of the page before")]
 BusinessId = Annotated[
     str | None,

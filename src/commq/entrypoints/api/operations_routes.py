@@ -21,7 +21,14 @@ from commq.domain.permissions import Permission
 from commq.entrypoints.api import operations_schemas as shapes
 from commq.entrypoints.api.access import requires
 from commq.entrypoints.api.csv_export import csv_response
-from commq.entrypoints.api.dependencies import BusinessId, Cursor, Filter, Limit, container
+from commq.entrypoints.api.dependencies import (
+    BusinessId,
+    Cursor,
+    ExportLimit,
+    Filter,
+    Limit,
+    container,
+)
 from commq.entrypoints.api.instants import UtcDateTime
 from commq.entrypoints.api.strict_route import StrictRoute
 from commq.entrypoints.bootstrap import Container
@@ -68,16 +75,20 @@ _CSV = {200: {"content": {"text/csv": {}}, "description": "CSV with a header row
 
 
 @router.get("/failed/export.csv", response_class=StreamingResponse, responses=_CSV)
-async def export_failed(who: Viewer, where: Filter, app: App) -> StreamingResponse:
-    """Failed jobs matching the /jobs filters as CSV, oldest first."""
+async def export_failed(
+    who: Viewer, where: Filter, app: App, limit: ExportLimit = None
+) -> StreamingResponse:
+    """Failed jobs matching the /jobs filters as CSV, oldest first (the oldest ``limit``)."""
     failed = replace(where, status=JobStatus.FAILED)
-    return csv_response(app.operations.export_jobs(who, failed), "commq-failed-jobs")
+    return csv_response(app.operations.export_jobs(who, failed, limit), "commq-failed-jobs")
 
 
 @router.get("/jobs/export.csv", response_class=StreamingResponse, responses=_CSV)
-async def export_jobs(who: Viewer, where: Filter, app: App) -> StreamingResponse:
+async def export_jobs(
+    who: Viewer, where: Filter, app: App, limit: ExportLimit = None
+) -> StreamingResponse:
     """Jobs matching the /jobs filters (status included) as CSV, oldest first."""
-    return csv_response(app.operations.export_jobs(who, where), "commq-jobs")
+    return csv_response(app.operations.export_jobs(who, where, limit), "commq-jobs")
 
 
 @router.get("/audit", response_model=shapes.AuditPageOut, summary="The audit trail")
