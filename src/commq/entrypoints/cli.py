@@ -70,7 +70,7 @@ def migrate() -> None:
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="Port to listen on")] = 8000,
     no_worker: Annotated[bool, typer.Option("--no-worker", help="API only")] = False,
 ) -> None:
     """Serve the API (and, unless --no-worker, a worker in the same process)."""
@@ -119,7 +119,10 @@ async def _first_start_key(settings: Settings, base_url: str) -> None:
 
 @app.command()
 def worker(
-    concurrency: Annotated[int | None, typer.Option(min=1, help="Sends in flight")] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(min=1, help="Sends in flight", show_default="COMMQ_CONCURRENCY, 100"),
+    ] = None,
 ) -> None:
     """Run a worker until SIGTERM/SIGINT."""
     from commq.entrypoints.worker import run_worker
@@ -266,7 +269,9 @@ async def _stats(settings: Settings, business: str | None) -> Any:
 def prune(
     older_than: Annotated[
         str | None,
-        typer.Option(help="Age: 30d, 12h, 90m, 45s or seconds [default: COMMQ_RETENTION_DAYS]"),
+        typer.Option(
+            help="Age: 30d, 12h, 90m, 45s or seconds", show_default="COMMQ_RETENTION_DAYS"
+        ),
     ] = None,
 ) -> None:
     """Delete completed and cancelled jobs (and their attempts) older than --older-than.

@@ -1,0 +1,46 @@
+"""Option values and help texts, as an operator meets them before anything runs."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from serving import CLI
+
+
+def commq(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COMMQ_")}
+    env["COMMQ_DATABASE_URL"] = f"sqlite:///{cwd / 'commq.db'}"
+    env["COLUMNS"] = "200"  # one help line per option, so words are not split by wrapping
+    return subprocess.run(
+        [*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
+    )
+
+
+@pytest.mark.parametrize("port", ["99999", "65536", "-1", "0"])
+def test_serve_refuses_a_port_outside_1_to_65535_before_touching_anything(
+    port: str, tmp_path: Path
+) -> None:
+    done = commq("serve", "--port", port, cwd=tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert "--port" in done.stderr and "Traceback" not in done.stderr
+    assert not (tmp_path / "commq.db").exists()  # no database made, no first key printed
+
+
+@pytest.mark.parametrize(
+    ("command", "option", "default"),
+    [
+        ("prune", "--older-than", "COMMQ_RETENTION_DAYS"),
+        ("worker", "--concurrency", "COMMQ_CONCURRENCY"),
+    ],
+)
+def test_help_names_the_setting_an_option_defaults_to(
+    command: str, option: str, default: str, tmp_path: Path
+) -> None:
+    shown = commq(command, "--help", cwd=tmp_path)
+    assert shown.returncode == 0
+    [line] = [line for line in shown.stdout.splitlines() if line.lstrip("│ ").startswith(option)]
+    assert default in line, line
