@@ -55,11 +55,17 @@ def figure(value: Any, kind: str) -> str:
 
 
 def business_of(request: Request, viewer: Viewer) -> str | None:
-    """The business a platform key narrowed the page to (business keys see their own)."""
+    """The business a platform key narrowed the page to (business keys see their own).
+
+    A name no business can have (a NUL, which PostgreSQL cannot even compare, or
+    one past the jobs filter's 200 characters) narrows nothing, as on the jobs page.
+    """
     if not viewer.platform:
         return viewer.principal.business_id
     chosen = request.query_params.get("businessId", "").strip()
-    return chosen[:200] or None
+    if len(chosen) > 200 or "\x00" in chosen:
+        return None
+    return chosen or None
 
 
 async def _stats(app: Container, viewer: Viewer, business: str | None) -> dict[str, Any]:
