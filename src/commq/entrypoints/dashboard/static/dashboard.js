@@ -106,6 +106,21 @@
       { target: target, select: target, swap: "outerHTML" });
   }
 
+  // htmx leaves the page as it was when a tab, filter or page link (or a refresh
+  // after an action) cannot be fetched: say so, or the click just looks ignored.
+  function announceFailedSwap(event) {
+    const xhr = event.detail && event.detail.xhr;
+    if (event.type === "htmx:sendError" || !xhr || !xhr.status) {
+      announce("The server could not be reached, so the page was not updated. Try again in a moment.", "error");
+      return;
+    }
+    const status = xhr.status + (xhr.statusText ? " " + xhr.statusText : "");
+    announce("The page could not be updated (" + status + "). Try again, or reload the page.", "error");
+  }
+
+  document.addEventListener("htmx:sendError", announceFailedSwap);
+  document.addEventListener("htmx:responseError", announceFailedSwap);
+
   // ---- per-job actions ----------------------------------------------------
 
   const ACTIONS = {
