@@ -35,3 +35,19 @@ def test_a_tab_that_cannot_be_fetched_says_so_and_leaves_the_page_as_it_was(
     page.locator("#tab-failed").click()
     expect(announcer).to_have_text(re.compile(r"could not be updated \(500"))
     expect(page.locator(f"#row-{job['id']}")).to_be_visible()
+
+
+def test_a_session_that_ended_sends_a_tab_click_to_sign_in_and_back(
+    page: Page, live: LiveServer
+) -> None:
+    sign_in(page, live)
+    page.goto("/dashboard/jobs")
+    expect(page.locator("#tab-failed")).to_be_visible()
+    page.context.clear_cookies()  # signed out elsewhere, expired, or its key removed
+    page.locator("#tab-failed").click()
+    expect(page).to_have_url(at("/dashboard/login"))
+    expect(page.get_by_role("button", name="Sign out")).to_have_count(0)
+    page.get_by_label("API key").fill(live.keys["acme_admin"])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(at("/dashboard/jobs"))
+    expect(page.locator("#tab-failed")).to_have_attribute("aria-current", "page")

@@ -94,6 +94,19 @@ async def test_pages_send_a_visitor_without_a_session_to_sign_in(dash: Dashboard
     assert response.headers["location"] == "/dashboard/login?then=/dashboard/jobs%3Fstatus%3Dfailed"
 
 
+async def test_a_page_swap_without_a_session_sends_the_whole_browser_to_sign_in(
+    dash: Dashboard,
+) -> None:
+    # htmx follows a 303 itself and would swap the sign-in page's body into the table.
+    response = await dash.browser().get(
+        "/dashboard/jobs?status=failed", headers={"HX-Request": "true"}
+    )
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"] == (
+        "/dashboard/login?then=/dashboard/jobs%3Fstatus%3Dfailed"
+    )
+
+
 async def test_after_sign_in_the_visitor_returns_to_the_page_asked_for(dash: Dashboard) -> None:
     response = await sign_in(dash.browser(), dash.api.keys["acme_admin"], "/dashboard/jobs?q=x")
     assert response.headers["location"] == "/dashboard/jobs?q=x"

@@ -44,9 +44,14 @@ def install(app: FastAPI, settings: Settings) -> Sessions:
     return sessions
 
 
-async def _to_sign_in(_: Request, exc: Exception) -> Response:
+async def _to_sign_in(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SignInRequiredError)
-    return RedirectResponse(f"/dashboard/login?then={quote(exc.then, safe='/')}", 303)
+    sign_in = f"/dashboard/login?then={quote(exc.then, safe='/')}"
+    if request.headers.get("HX-Request") == "true":
+        # htmx would follow a redirect inside its request and swap the sign-in page's
+        # (missing) table into the page, leaving it blank: send the browser there.
+        return Response(status_code=204, headers={"HX-Redirect": sign_in})
+    return RedirectResponse(sign_in, 303)
 
 
 async def _forbidden(request: Request, exc: Exception) -> Response:
