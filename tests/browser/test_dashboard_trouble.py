@@ -51,3 +51,35 @@ def test_a_session_that_ended_sends_a_tab_click_to_sign_in_and_back(
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(at("/dashboard/jobs"))
     expect(page.locator("#tab-failed")).to_have_attribute("aria-current", "page")
+
+
+def test_the_keyboard_keeps_its_place_after_a_row_action_or_a_declined_bulk_action(
+    page: Page, live: LiveServer
+) -> None:
+    live.receiver.status = 400
+    jobs = [live.webhook(communicationId=f"order-{n}") for n in range(3)]
+    for job in jobs:
+        live.wait_for(job["id"], "failed")
+    live.receiver.status = 200  # retried jobs complete and leave the Failed tab
+    sign_in(page, live, "acme_support")
+    page.goto("/dashboard/jobs?status=failed")
+    rows = page.locator("[data-job-row]")
+    expect(rows).to_have_count(3)
+    first, second = (rows.nth(n).get_attribute("data-job-row") for n in (0, 1))
+
+    page.locator(f"#retry-{first}").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(f"#row-{first}")).to_have_count(0)
+    # The retried row is gone; focus is on the Retry of the row that took its place.
+    expect(page.locator(f"#retry-{second}")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(rows).to_have_count(1)
+    expect(rows.first.get_by_role("button", name=re.compile("^Retry job"))).to_be_focused()
+
+    bulk = page.get_by_role("button", name="Retry all failed")
+    bulk.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("#confirm")).to_be_visible()
+    page.keyboard.press("Escape")
+    expect(page.locator("#announcer")).to_have_text("Nothing was changed.")
+    expect(bulk).to_be_focused()

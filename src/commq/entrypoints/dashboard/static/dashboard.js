@@ -151,24 +151,61 @@
     },
   };
 
+  // Busy buttons are marked, not disabled: disabling the focused button drops
+  // keyboard focus to the top of the page.
+  function busy(button) {
+    return button.getAttribute("aria-busy") === "true";
+  }
+
+  function setBusy(button, on) {
+    if (on) {
+      button.setAttribute("aria-busy", "true");
+      button.setAttribute("aria-disabled", "true");
+    } else {
+      button.removeAttribute("aria-busy");
+      button.removeAttribute("aria-disabled");
+    }
+  }
+
+  function rowIndex(button) {
+    const row = button.closest("[data-job-row]");
+    return row ? Array.from(document.querySelectorAll("[data-job-row]")).indexOf(row) : -1;
+  }
+
+  // A refresh may remove the focused button (a retried job leaves the Failed tab).
+  // Focus then goes to the same action in the row that took its place (or that
+  // row's link, the page's first action, the page itself), so a keyboard user
+  // carries on from there instead of from the top of the page.
+  function keepFocusNear(button, index) {
+    const active = document.activeElement;
+    if (active && active !== document.body && active.isConnected) return;
+    const rows = document.querySelectorAll("[data-job-row]");
+    const row = index >= 0 && rows.length ? rows[Math.min(index, rows.length - 1)] : null;
+    const same = 'button[data-action="' + button.dataset.action + '"]';
+    const near = row ? row.querySelector(same) || row.querySelector("a") :
+      document.querySelector("[data-refreshable] button[data-action]");
+    const target = (button.id && document.getElementById(button.id)) || near || document.getElementById("main");
+    if (target) target.focus();
+  }
+
   async function runAction(button) {
     const action = ACTIONS[button.dataset.action];
-    if (!action) return;
+    if (!action || busy(button)) return;
     const id = button.dataset.job || "";
     if (action.confirm) {
       const words = action.confirm(id, button);
       if (!(await confirmDialog(words[0], words[1], words[2], words[3], true))) return;
     }
-    button.disabled = true;
-    button.setAttribute("aria-busy", "true");
+    const index = rowIndex(button);
+    setBusy(button, true);
     const result = await api(action.method, action.path(id, button));
-    button.disabled = false;
-    button.removeAttribute("aria-busy");
+    setBusy(button, false);
     announce(result.message, result.ok ? "ok" : "error");
     if (result.ok && button.dataset.then) {
       location.assign(button.dataset.then);
     } else if (result.ok || result.status === 409 || result.status === 404) {
       await refresh();
+      keepFocusNear(button, index);
     }
   }
 
@@ -194,10 +231,10 @@
 
   async function runBulk(button) {
     const bulk = BULK[button.dataset.bulk];
-    if (!bulk) return;
+    if (!bulk || busy(button)) return;
     let filter = {};
     try { filter = JSON.parse(button.dataset.filter || "{}"); } catch (error) { filter = {}; }
-    button.disabled = true;
+    setBusy(button, true);
     try {
       const dry = await api("POST", bulk.path, Object.assign({}, filter, { dryRun: true }));
       if (!dry.ok) {
@@ -219,7 +256,7 @@
       announce(done.message, done.ok ? "ok" : "error");
       await refresh();
     } finally {
-      button.disabled = false;
+      setBusy(button, false);
     }
   }
 
