@@ -508,9 +508,10 @@
     const bottom = 26;
     const top = 10;
     const plot = height - bottom - top;
-    // An even top, so the middle gridline is a whole number.
-    const highest = Math.max(1, ...points.map(function (p) { return Math.max(p.sent, p.failed); }));
-    const most = highest > 1 ? Math.ceil(highest / 2) * 2 : 1;
+    // An even top of at least 2, so the middle gridline is a whole number (a top
+    // of 1 labelled it 1 as well: a quiet day's scale read 0, 1, 1).
+    const highest = Math.max(...points.map(function (p) { return Math.max(p.sent, p.failed); }));
+    const most = Math.max(2, Math.ceil(highest / 2) * 2);
     const sent = points.reduce(function (n, p) { return n + p.sent; }, 0);
     const failed = points.reduce(function (n, p) { return n + p.failed; }, 0);
     const root = svg("svg", { viewBox: "0 0 " + width + " " + height, role: "img",
