@@ -23,6 +23,7 @@ from commq.entrypoints.database_errors import (
     shown_url,
     unusable_database_errors,
 )
+from commq.entrypoints.migration_steps import migration_steps
 from commq.entrypoints.runtime import settle_garbage_collector
 from commq.entrypoints.settings import Settings, SettingsError, load_settings
 
@@ -62,9 +63,17 @@ def _database(settings: Settings) -> Iterator[None]:
 def migrate() -> None:
     """Apply database migrations (under an advisory lock on PostgreSQL)."""
     settings = _settings()
-    with _database(settings):
+    with _database(settings), migration_steps(_note) as applied:
         apply_migrations(settings.database_url)
-    typer.echo(f"database at {shown_url(settings.database_url)} is up to date")
+    where = f"database at {shown_url(settings.database_url)} is up to date"
+    if applied:
+        typer.echo(f"applied {len(applied)} migration{'s' * (len(applied) > 1)}: {where}")
+    else:
+        typer.echo(f"nothing to apply: {where}")
+
+
+def _note(line: str) -> None:
+    typer.echo(line, err=True)
 
 
 @app.command()
