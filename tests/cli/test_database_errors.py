@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy.engine import make_url
 
+from commq.adapters.store import check_schema
+from commq.domain.errors import SchemaMismatchError
 from serving import CLI, free_port
 
 #: Every command that opens the database, with arguments that are otherwise fine.
@@ -55,7 +57,8 @@ def test_a_sqlite_file_in_a_missing_folder_is_one_line_naming_it(
     args: list[str], tmp_path: Path
 ) -> None:
     done = commq(args, f"sqlite:///{tmp_path}/no/such/folder/commq.db", tmp_path)
-    assert_one_clear_line(done, "no/such/folder/commq.db", "unable to open database file")
+    assert_one_clear_line(done, "no/such/folder/commq.db")
+    assert "unable to open database file" in done.stderr or "there is no database" in done.stderr
 
 
 def test_a_file_that_is_not_a_database_is_one_line(tmp_path: Path) -> None:
@@ -85,3 +88,26 @@ def test_migrate_names_the_database_it_migrated_but_never_its_password(
     assert done.returncode == 0, done.stderr
     assert password not in done.stdout + done.stderr
     assert f"{url.host}:{url.port}/{url.database}" in done.stdout and "***" in done.stdout
+
+
+@pytest.mark.parametrize("args", [["stats"], ["stats", "--json"], ["worker"]], ids=" ".join)
+def test_reading_commands_make_no_database_where_a_typo_points(
+    args: list[str], tmp_path: Path
+) -> None:
+    done = commq(args, "sqlite:///./comq.db", tmp_path)
+    assert_one_clear_line(done, "there is no database at ./comq.db", "COMMQ_DATABASE_URL")
+    assert list(tmp_path.iterdir()) == []  # no empty database file left behind
+
+
+def test_stats_asks_for_commq_migrate_and_never_migrates_itself(
+    empty_database_url: str, tmp_path: Path
+) -> None:
+    # On PostgreSQL a migration beside running workers blocks their claims: it is
+    # `commq migrate`'s to do, not a look at the figures.
+    if empty_database_url.startswith("sqlite:///"):
+        Path(empty_database_url.removeprefix("sqlite:///")).touch()
+    done = commq(["stats", "--json"], empty_database_url, tmp_path)
+    assert_one_clear_line(done, "run `commq migrate`")
+    assert done.stdout == ""
+    with pytest.raises(SchemaMismatchError, match="no schema"):
+        check_schema(empty_database_url)

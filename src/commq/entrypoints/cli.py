@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from commq.adapters.store import check_schema
 from commq.adapters.store import migrate as apply_migrations
 from commq.domain.audit import Principal
 from commq.domain.errors import CommqError
@@ -20,6 +21,7 @@ from commq.domain.permissions import Role
 from commq.entrypoints.bootstrap import build
 from commq.entrypoints.database_errors import (
     DatabaseUnusableError,
+    require_existing_database,
     shown_url,
     unusable_database_errors,
 )
@@ -50,9 +52,15 @@ def _fail(message: str | CommqError) -> typer.Exit:
 
 
 @contextmanager
-def _database(settings: Settings) -> Iterator[None]:
-    """A database the command cannot open or reach ends it with one line (exit 1)."""
+def _database(settings: Settings, *, existing: bool = False) -> Iterator[None]:
+    """A database the command cannot open or reach ends it with one line (exit 1).
+
+    ``existing``: a SQLite file that is not there is such a database too, not one
+    to create (for commands that only read, or need a migrated schema).
+    """
     try:
+        if existing:
+            require_existing_database(settings.database_url)
         with unusable_database_errors(settings.database_url):
             yield
     except DatabaseUnusableError as exc:
@@ -139,7 +147,7 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = _settings()
     try:
-        with _database(settings):
+        with _database(settings, existing=True):
             asyncio.run(run_worker(settings, concurrency))
     except CommqError as exc:
         raise _fail(str(exc)) from None
@@ -245,12 +253,15 @@ def stats(
     business: Annotated[str | None, typer.Option(help="One business only")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON")] = False,
 ) -> None:
-    """Show queue statistics as a table."""
+    """Show queue statistics as a table (only reads: the database must be migrated)."""
     from commq.entrypoints.api.schemas import stats_json
 
     settings = _settings()
-    with _database(settings):
-        figures = stats_json(asyncio.run(_stats(settings, business)))
+    try:
+        with _database(settings, existing=True):
+            figures = stats_json(asyncio.run(_stats(settings, business)))
+    except CommqError as exc:
+        raise _fail(str(exc)) from None
     if as_json:
         typer.echo(json.dumps(figures, indent=2))
         return
@@ -266,7 +277,8 @@ def stats(
 
 
 async def _stats(settings: Settings, business: str | None) -> Any:
-    await asyncio.to_thread(apply_migrations, settings.database_url)
+    # A look at the figures must not migrate a database beside running workers.
+    await asyncio.to_thread(check_schema, settings.database_url)
     container = await build(settings)
     try:
         return await container.queue.stats(CLI_ACTOR, business)

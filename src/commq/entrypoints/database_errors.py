@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
@@ -31,6 +32,20 @@ def shown_url(database_url: str) -> str:
         return make_url(database_url).render_as_string(hide_password=True)
     except ArgumentError:
         return "COMMQ_DATABASE_URL"
+
+
+def require_existing_database(database_url: str) -> None:
+    """Raise DatabaseUnusableError when a SQLite URL names a file that does not exist.
+
+    For commands that only read or work on a database someone made: opening the
+    URL would create an empty file wherever a typo points.
+    """
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        raise DatabaseUnusableError(
+            f"there is no database at {url.database}: check COMMQ_DATABASE_URL "
+            "(`commq migrate` creates one)"
+        )
 
 
 @contextmanager
