@@ -90,7 +90,16 @@ def test_migrate_names_the_database_it_migrated_but_never_its_password(
     assert f"{url.host}:{url.port}/{url.database}" in done.stdout and "***" in done.stdout
 
 
-@pytest.mark.parametrize("args", [["stats"], ["stats", "--json"], ["worker"]], ids=" ".join)
+#: Commands that read or tidy a database someone made (serve and migrate make one).
+ON_AN_EXISTING_DATABASE = [
+    ["stats"],
+    ["stats", "--json"],
+    ["worker"],
+    ["prune", "--older-than", "1d"],
+]
+
+
+@pytest.mark.parametrize("args", ON_AN_EXISTING_DATABASE, ids=" ".join)
 def test_reading_commands_make_no_database_where_a_typo_points(
     args: list[str], tmp_path: Path
 ) -> None:
@@ -99,14 +108,17 @@ def test_reading_commands_make_no_database_where_a_typo_points(
     assert list(tmp_path.iterdir()) == []  # no empty database file left behind
 
 
-def test_stats_asks_for_commq_migrate_and_never_migrates_itself(
-    empty_database_url: str, tmp_path: Path
+@pytest.mark.parametrize(
+    "args", [["stats", "--json"], ["prune", "--older-than", "1d"]], ids=" ".join
+)
+def test_stats_and_prune_ask_for_commq_migrate_and_never_migrate_themselves(
+    args: list[str], empty_database_url: str, tmp_path: Path
 ) -> None:
     # On PostgreSQL a migration beside running workers blocks their claims: it is
     # `commq migrate`'s to do, not a look at the figures.
     if empty_database_url.startswith("sqlite:///"):
         Path(empty_database_url.removeprefix("sqlite:///")).touch()
-    done = commq(["stats", "--json"], empty_database_url, tmp_path)
+    done = commq(args, empty_database_url, tmp_path)
     assert_one_clear_line(done, "run `commq migrate`")
     assert done.stdout == ""
     with pytest.raises(SchemaMismatchError, match="no schema"):

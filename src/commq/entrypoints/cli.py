@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
@@ -19,12 +17,7 @@ from commq.domain.errors import CommqError
 from commq.domain.jobs import Channel, NewJob
 from commq.domain.permissions import Role
 from commq.entrypoints.bootstrap import build
-from commq.entrypoints.database_errors import (
-    DatabaseUnusableError,
-    require_existing_database,
-    shown_url,
-    unusable_database_errors,
-)
+from commq.entrypoints.database_errors import shown_url, usable_database
 from commq.entrypoints.migration_steps import migration_steps
 from commq.entrypoints.runtime import settle_garbage_collector
 from commq.entrypoints.settings import Settings, SettingsError, load_settings
@@ -51,27 +44,11 @@ def _fail(message: str | CommqError) -> typer.Exit:
     return typer.Exit(1)
 
 
-@contextmanager
-def _database(settings: Settings, *, existing: bool = False) -> Iterator[None]:
-    """A database the command cannot open or reach ends it with one line (exit 1).
-
-    ``existing``: a SQLite file that is not there is such a database too, not one
-    to create (for commands that only read, or need a migrated schema).
-    """
-    try:
-        if existing:
-            require_existing_database(settings.database_url)
-        with unusable_database_errors(settings.database_url):
-            yield
-    except DatabaseUnusableError as exc:
-        raise _fail(str(exc)) from None
-
-
 @app.command()
 def migrate() -> None:
     """Apply database migrations (under an advisory lock on PostgreSQL)."""
     settings = _settings()
-    with _database(settings), migration_steps(_note) as applied:
+    with usable_database(settings.database_url), migration_steps(_note) as applied:
         apply_migrations(settings.database_url)
     where = f"database at {shown_url(settings.database_url)} is up to date"
     if applied:
@@ -96,7 +73,7 @@ def serve(
 
     settings = _settings()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    with _database(settings):
+    with usable_database(settings.database_url):
         apply_migrations(settings.database_url)
         asyncio.run(_first_start_key(settings, _base_url(host, port)))
     app_ = create_app(settings, run_worker=not no_worker, apply_migrations=False)
@@ -147,7 +124,7 @@ def worker(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     settings = _settings()
     try:
-        with _database(settings, existing=True):
+        with usable_database(settings.database_url, existing=True):
             asyncio.run(run_worker(settings, concurrency))
     except CommqError as exc:
         raise _fail(str(exc)) from None
@@ -166,7 +143,7 @@ def keys_create(
         # An unset "$BUSINESS" must not quietly make a key that sees every business.
         raise _fail("--business is empty: name the business, or leave it out for a platform key")
     settings = _settings()
-    with _database(settings):
+    with usable_database(settings.database_url):
         apply_migrations(settings.database_url)
         stored, plain = asyncio.run(_create_key(settings, name, role, business))
     scope = f"business {business}" if business else "all businesses"
@@ -210,7 +187,7 @@ def enqueue(
         _aware(run_at),
     )
     try:
-        with _database(settings):
+        with usable_database(settings.database_url):
             [stored] = asyncio.run(_enqueue(settings, job))
     except CommqError as exc:
         raise _fail(exc) from None
@@ -257,11 +234,8 @@ def stats(
     from commq.entrypoints.api.schemas import stats_json
 
     settings = _settings()
-    try:
-        with _database(settings, existing=True):
-            figures = stats_json(asyncio.run(_stats(settings, business)))
-    except CommqError as exc:
-        raise _fail(str(exc)) from None
+    with usable_database(settings.database_url, existing=True):
+        figures = stats_json(asyncio.run(_stats(settings, business)))
     if as_json:
         typer.echo(json.dumps(figures, indent=2))
         return
@@ -309,13 +283,13 @@ def prune(
         age = parse_age(older_than or f"{settings.retention_days}d")
     except ValueError as exc:
         raise _fail(f"--older-than: {exc}") from None
-    with _database(settings):
+    with usable_database(settings.database_url, existing=True):
         deleted = asyncio.run(_prune(settings, age))
     typer.echo(f"deleted {deleted} completed or cancelled job{'s' * (deleted != 1)}")
 
 
 async def _prune(settings: Settings, age: timedelta) -> int:
-    await asyncio.to_thread(apply_migrations, settings.database_url)
+    await asyncio.to_thread(check_schema, settings.database_url)  # as _stats
     container = await build(settings)
     try:
         return await container.retention.prune(age, _show_progress)

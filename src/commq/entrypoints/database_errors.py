@@ -1,9 +1,10 @@
 """What the CLI says when it cannot use the configured database.
 
 A server that is down, a wrong password, a SQLite file in a folder that does
-not exist or a file that is not a database are the operator's to fix, so they
-get one line naming the database (never its password) instead of a traceback.
-Errors in statements (a bug) are not caught here and keep their traceback.
+not exist or a file that is not a database, a schema that needs `commq migrate`:
+the operator's to fix, so they get one line naming the database (never its
+password) instead of a traceback. Errors in statements (a bug) are not caught
+here and keep their traceback.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import typer
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import (
     ArgumentError,
@@ -20,6 +22,8 @@ from sqlalchemy.exc import (
     InterfaceError,
     OperationalError,
 )
+
+from commq.domain.errors import SchemaMismatchError
 
 
 class DatabaseUnusableError(Exception):
@@ -32,6 +36,23 @@ def shown_url(database_url: str) -> str:
         return make_url(database_url).render_as_string(hide_password=True)
     except ArgumentError:
         return "COMMQ_DATABASE_URL"
+
+
+@contextmanager
+def usable_database(database_url: str, *, existing: bool = False) -> Iterator[None]:
+    """Run the block; a database it cannot use ends the command with one line (exit 1).
+
+    ``existing``: a SQLite file that is not there is such a database too, not one
+    to create (for commands that only read, or work on a migrated schema).
+    """
+    try:
+        if existing:
+            require_existing_database(database_url)
+        with unusable_database_errors(database_url):
+            yield
+    except (DatabaseUnusableError, SchemaMismatchError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
 
 
 def require_existing_database(database_url: str) -> None:
