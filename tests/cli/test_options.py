@@ -44,3 +44,23 @@ def test_help_names_the_setting_an_option_defaults_to(
     assert shown.returncode == 0
     [line] = [line for line in shown.stdout.splitlines() if line.lstrip("│ ").startswith(option)]
     assert default in line, line
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--channel", "sms"], "error: an SMS needs --text"),
+        (["--channel", "email", "--text", "hi"], "error: an e-mail needs --subject"),
+        (
+            ["--channel", "sms", "--text", "hi", "--payload", '{"body": "x"}'],
+            "error: --payload is the whole",
+        ),
+    ],
+)
+def test_enqueue_names_the_option_that_is_missing_or_too_many(
+    args: list[str], message: str, tmp_path: Path
+) -> None:
+    done = commq("enqueue", "--to", "+14155550100", "--business", "acme", *args, cwd=tmp_path)
+    assert done.returncode == 1, done.stdout
+    assert done.stderr.startswith(message), done.stderr
+    assert not (tmp_path / "commq.db").exists()

@@ -202,6 +202,8 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def _payload(channel: Channel, raw: str | None, subject: str | None, text: str | None) -> Any:
     if raw is not None:
+        if subject is not None or text is not None:
+            raise _fail("--payload is the whole payload: leave out --subject and --text")
         try:
             body = json.loads(raw)
         except json.JSONDecodeError as exc:
@@ -209,10 +211,15 @@ def _payload(channel: Channel, raw: str | None, subject: str | None, text: str |
         if not isinstance(body, dict):
             raise _fail("--payload must be a JSON object")
         return body
+    # Name the option left out, not the payload field the user never wrote.
     if channel is Channel.EMAIL:
-        return {"subject": subject or "", "text": text or ""}
+        if subject is None:
+            raise _fail("an e-mail needs --subject (and --text), or a whole --payload")
+        return {"subject": subject, "text": text or ""}
     if channel is Channel.SMS:
-        return {"body": text or ""}
+        if text is None:
+            raise _fail("an SMS needs --text, or a whole --payload")
+        return {"body": text}
     return {"body": {"text": text}}
 
 
