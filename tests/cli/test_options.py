@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from serving import CLI
+from serving import CLI, free_port
 
 
-def commq(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def commq(*args: str, cwd: Path, **settings: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("COMMQ_")}
     env["COMMQ_DATABASE_URL"] = f"sqlite:///{cwd / 'commq.db'}"
+    env.update(settings)
     env["COLUMNS"] = "200"  # one help line per option, so words are not split by wrapping
     return subprocess.run(
         [*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=60
@@ -64,3 +65,27 @@ def test_enqueue_names_the_option_that_is_missing_or_too_many(
     assert done.returncode == 1, done.stdout
     assert done.stderr.startswith(message), done.stderr
     assert not (tmp_path / "commq.db").exists()
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["stats"],
+        ["worker"],
+        ["serve", "--port", str(free_port())],
+        ["prune", "--older-than", "1d"],
+        ["enqueue", "--channel", "email", "--to", "a@example.com", "--business", "acme",
+         "--subject", "hi", "--text", "hi"],
+    ],
+    ids=lambda args: args[0],
+)  # fmt: skip
+def test_a_provider_without_its_settings_is_one_line_naming_the_variable(
+    args: list[str], tmp_path: Path
+) -> None:
+    assert commq("migrate", cwd=tmp_path).returncode == 0
+    done = commq(*args, cwd=tmp_path, COMMQ_PROVIDERS="email=sendgrid")
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    assert done.stderr.splitlines()[-1] == (
+        "error: provider sendgrid: provider sendgrid needs COMMQ_SENDGRID_API_KEY"
+    )
+    assert "Traceback" not in done.stderr and "╭" not in done.stderr

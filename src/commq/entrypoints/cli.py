@@ -310,7 +310,13 @@ def _show_progress(total: int) -> None:
 
 def main() -> None:
     """Console-script entry point."""
-    app()
+    try:
+        app()
+    except SettingsError as exc:
+        # Settings read when the services are built (a provider's key, say) are as
+        # much the operator's to fix as those _settings() reads: one line, exit 2.
+        typer.echo(f"error: {exc}", err=True)
+        raise SystemExit(2) from None
 
 
 if __name__ == "__main__":
