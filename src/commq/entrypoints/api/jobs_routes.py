@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from commq.application.ports import Enqueued
@@ -16,7 +15,14 @@ from commq.domain.listing import JobFilter, ListOrder, PageRequest
 from commq.domain.permissions import Permission
 from commq.entrypoints.api import schemas
 from commq.entrypoints.api.access import requires
-from commq.entrypoints.api.dependencies import BusinessId, Cursor, Filter, Limit, container
+from commq.entrypoints.api.dependencies import (
+    BusinessId,
+    Cursor,
+    FailedFilter,
+    Filter,
+    Limit,
+    container,
+)
 from commq.entrypoints.api.fast_response import FastJSONResponse
 from commq.entrypoints.api.strict_route import StrictRoute
 from commq.entrypoints.bootstrap import Container
@@ -120,17 +126,24 @@ async def pending(
 
 @router.get("/failed", response_model=list[schemas.JobOut], summary="Failed jobs, latest first")
 async def failed(
-    request: Request, who: Viewer, where: Filter, app: App, limit: Limit = 50, cursor: Cursor = None
+    request: Request,
+    who: Viewer,
+    where: FailedFilter,
+    app: App,
+    limit: Limit = 50,
+    cursor: Cursor = None,
 ) -> JSONResponse:
-    where = replace(where, status=JobStatus.FAILED)
     page = PageRequest(ListOrder.RECENTLY_FAILED, limit, cursor)
     return await _status_list(request, app, who, where, page)
 
 
 # ``:path``: a communicationId may hold "/" (sent as %2F, which the server decodes first).
-@router.get("/by-communication/{communication_id:path}", response_model=list[schemas.JobOut])
+@router.get("/by-communication/{communicationId:path}", response_model=list[schemas.JobOut])
 async def by_communication(
-    communication_id: str, who: Viewer, app: App, business_id: BusinessId = None
+    communication_id: Annotated[str, Path(alias="communicationId", min_length=1)],
+    who: Viewer,
+    app: App,
+    business_id: BusinessId = None,
 ) -> JSONResponse:
     """Every job of one communication, oldest first, each with its attempt history."""
     details = await app.queue.by_communication(who, communication_id, business_id)

@@ -6,7 +6,6 @@ otherwise take ``/audit`` or ``POST /failed/retry`` for a job id.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Annotated
 
@@ -15,7 +14,6 @@ from fastapi.responses import JSONResponse, StreamingResponse
 
 from commq.domain.analytics import Bucket, GroupBy, HistoryQuery
 from commq.domain.audit import Principal
-from commq.domain.jobs import JobStatus
 from commq.domain.operations import AuditFilter
 from commq.domain.permissions import Permission
 from commq.entrypoints.api import operations_schemas as shapes
@@ -25,11 +23,13 @@ from commq.entrypoints.api.dependencies import (
     BusinessId,
     Cursor,
     ExportLimit,
+    FailedFilter,
     Filter,
     Limit,
     container,
 )
-from commq.entrypoints.api.instants import UtcDateTime
+from commq.entrypoints.api.field_types import FilterText64, FilterText100, FilterText200
+from commq.entrypoints.api.instants import UtcDateTime, check_order
 from commq.entrypoints.api.strict_route import StrictRoute
 from commq.entrypoints.bootstrap import Container
 
@@ -76,11 +76,10 @@ _CSV = {200: {"content": {"text/csv": {}}, "description": "CSV with a header row
 
 @router.get("/failed/export.csv", response_class=StreamingResponse, responses=_CSV)
 async def export_failed(
-    who: Viewer, where: Filter, app: App, limit: ExportLimit = None
+    who: Viewer, where: FailedFilter, app: App, limit: ExportLimit = None
 ) -> StreamingResponse:
     """Failed jobs matching the /jobs filters as CSV, oldest first (the oldest ``limit``)."""
-    failed = replace(where, status=JobStatus.FAILED)
-    return csv_response(app.operations.export_jobs(who, failed, limit), "commq-failed-jobs")
+    return csv_response(app.operations.export_jobs(who, where, limit), "commq-failed-jobs")
 
 
 @router.get("/jobs/export.csv", response_class=StreamingResponse, responses=_CSV)
@@ -96,16 +95,17 @@ async def audit(
     who: Auditor,
     app: App,
     business_id: BusinessId = None,
-    action: Annotated[str | None, Query(max_length=100)] = None,
-    actor_key_id: Annotated[str | None, Query(alias="actorKeyId", max_length=100)] = None,
-    actor_name: Annotated[str | None, Query(alias="actorName", max_length=200)] = None,
-    job_id: Annotated[str | None, Query(alias="jobId", max_length=64)] = None,
+    action: Annotated[FilterText100 | None, Query()] = None,
+    actor_key_id: Annotated[FilterText100 | None, Query(alias="actorKeyId")] = None,
+    actor_name: Annotated[FilterText200 | None, Query(alias="actorName")] = None,
+    job_id: Annotated[FilterText64 | None, Query(alias="jobId")] = None,
     at_from: Annotated[Moment, Query(alias="from")] = None,
     at_to: Annotated[Moment, Query(alias="to")] = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> JSONResponse:
     """Audit events newest first; filters narrow, ``cursor`` pages on."""
+    check_order(at_from, at_to, ("from", "to"))
     where = AuditFilter(business_id, action, actor_key_id, actor_name, job_id, at_from, at_to)
     page = await app.operations.audit_trail(who, where, limit, cursor)
     items = [shapes.audit_json(event) for event in page.items]

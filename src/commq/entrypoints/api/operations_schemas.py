@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationInfo, field_validator
 from pydantic.alias_generators import to_camel
 
 from commq.domain.analytics import History, HistoryPoint
@@ -13,6 +13,12 @@ from commq.domain.audit import AuditEvent
 from commq.domain.jobs import Channel, ErrorType
 from commq.domain.listing import JobFilter
 from commq.domain.operations import MAX_BULK_IDS, BulkRequest
+from commq.entrypoints.api.field_types import (
+    BusinessIdText,
+    FilterText100,
+    FilterText200,
+    FilterText2048,
+)
 from commq.entrypoints.api.instants import UtcDateTime
 from commq.entrypoints.api.schemas import iso
 
@@ -27,19 +33,29 @@ class _In(BaseModel):
 class BulkIn(_In):
     """The /jobs filters (status is implied by the route), or ``ids``, or both."""
 
-    business_id: str | None = Field(default=None, min_length=1, max_length=200)
+    business_id: BusinessIdText | None = None
     channel: Channel | None = None
-    provider: str | None = Field(default=None, max_length=100)
+    provider: FilterText100 | None = None
     error_type: ErrorType | None = None
-    communication_id: str | None = Field(default=None, max_length=200)
-    recipient: str | None = Field(default=None, max_length=2048)
-    q: str | None = Field(default=None, max_length=200, description="text in lastError")
+    communication_id: FilterText200 | None = None
+    recipient: FilterText2048 | None = None
+    q: FilterText200 | None = Field(default=None, description="text in lastError")
     created_from: UtcDateTime | None = None
     created_to: UtcDateTime | None = None
     ids: list[JobId] | None = Field(default=None, min_length=1, max_length=MAX_BULK_IDS)
     # Strict: pydantic's lax mode takes "yes", "1" and 1 for true and "no", "0" and 0 for
     # false, so a client's odd spelling could turn a count into a real retry or cancel.
     dry_run: StrictBool = Field(default=False, description="only count the matching jobs")
+
+    @field_validator("created_to")
+    @classmethod
+    def _after_created_from(cls, value: datetime | None, info: ValidationInfo) -> datetime | None:
+        # createdTo is exclusive: a range ending where it starts (or before) matches
+        # nothing, and a bulk action that silently does nothing hides the swapped bounds.
+        start = info.data.get("created_from")
+        if value is not None and start is not None and value <= start:
+            raise ValueError("must be later than createdFrom (createdTo is exclusive)")
+        return value
 
     def to_request(self) -> BulkRequest:
         """The domain request."""

@@ -87,7 +87,9 @@ def _field_error(error: Any) -> dict[str, str]:
     location = [str(part) for part in (loc[1:] if in_body else loc)]
     # An error about the body as a whole (an array where an object belongs) names it.
     field = ".".join(location) or ("body" if in_body else "")
-    return {"field": field, "message": error.get("msg", "invalid")}
+    message = str(error.get("msg", "invalid"))
+    # Pydantic prefixes the message of a validator's ValueError; the field is named already.
+    return {"field": field, "message": message.removeprefix("Value error, ")}
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

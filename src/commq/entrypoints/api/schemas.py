@@ -11,6 +11,7 @@ from pydantic.alias_generators import to_camel
 
 from commq.application.queue import JobDetail
 from commq.domain.jobs import Attempt, Channel, Job, QueueStats
+from commq.entrypoints.api.field_types import BusinessIdText
 from commq.entrypoints.api.instants import UtcDateTime
 
 
@@ -24,7 +25,7 @@ class JobIn(_In):
     channel: Channel
     recipient: str = Field(min_length=1, max_length=2048)
     payload: dict[str, Any]
-    business_id: str | None = Field(default=None, min_length=1, max_length=200)
+    business_id: BusinessIdText | None = None
     communication_id: str | None = Field(default=None, min_length=1, max_length=200)
     # Strict: pydantic's lax mode reads "5" and 5.0 as 5 and true as 1; a JSON integer only.
     priority: StrictInt = Field(default=0, ge=-1000, le=1000)

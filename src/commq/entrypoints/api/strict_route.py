@@ -3,7 +3,9 @@
 FastAPI keeps the last of a repeated query parameter (``?status=failed&status=pending``
 lists pending jobs only), ignores a parameter the route does not take (``?stauts=failed``
 lists every job), and ``json.loads`` keeps the last of a repeated key (``{"dryRun": true,
-"dryRun": false}`` is a real bulk retry). Each is a 422 naming the parameter or key.
+"dryRun": false}`` is a real bulk retry). It also ignores a body sent to a route that
+reads none, and reads a JSON body sent as text/plain as no object at all. Each is a 422
+naming the parameter, the key or the body.
 
 The checks sit in the route class, so every route of a router that uses it gets them
 and knows the query parameters it takes. They run before the route's dependencies, so
@@ -25,6 +27,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 #: Where a value sits in a JSON body: keys and list positions, as pydantic's ``loc``.
 Path = tuple[str | int, ...]
 
@@ -36,6 +39,7 @@ class StrictRoute(APIRoute):
         handler = super().get_route_handler()
         taken = frozenset(query_names(self.dependant))
         reads_body = self.body_field is not None
+        may_send_body = not reads_body and bool((self.methods or set()) & _BODY_METHODS)
 
         async def strict_handler(request: Request) -> Response:
             # Each check is skipped when there is nothing to check: POST /jobs has no
@@ -46,6 +50,8 @@ class StrictRoute(APIRoute):
                     raise RequestValidationError(errors)
             if reads_body:
                 await _parse_json_body(request)
+            elif may_send_body:
+                await _refuse_body(request)
             return await handler(request)
 
         return strict_handler
@@ -85,6 +91,12 @@ async def _parse_json_body(request: Request) -> None:
     body = await request.body()
     if not body:
         return
+    content_type = request.headers.get("content-type")
+    if not _is_json(content_type):
+        # FastAPI would hand the bytes to the model: "Input should be a valid dictionary".
+        sent = f"not {content_type}" if content_type else "which is missing"
+        message = f"must be JSON sent as Content-Type: application/json, {sent}"
+        raise RequestValidationError([_error(("body",), "content_type", message)])
     repeated = False
 
     def unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -108,6 +120,34 @@ async def _parse_json_body(request: Request) -> None:
     # Starlette's Request.json() returns this cached value, so FastAPI (which asks for
     # it only under a JSON content type) does not parse the body a second time.
     request._json = parsed
+
+
+async def _refuse_body(request: Request) -> None:
+    """A 422 for a body sent to a route that reads none, unless it is empty, {} or null.
+
+    ``POST /process-now`` with ``{"businessId": "acme"}`` would otherwise send every
+    business's due jobs: the business belongs in the query string.
+    """
+    body = await request.body()
+    if not body.strip():
+        return
+    try:
+        empty = json.loads(body) in ({}, None)
+    except (ValueError, RecursionError):
+        empty = False
+    if not empty:
+        message = "this endpoint reads no body; give its parameters in the query string"
+        raise RequestValidationError([_error(("body",), "body_not_read", message)])
+
+
+def _is_json(content_type: str | None) -> bool:
+    """Whether FastAPI reads a body of this type as JSON (application/json or .../*+json)."""
+    if content_type is None:
+        return False
+    media = content_type.partition(";")[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
 class _RepeatedKeys(dict[str, Any]):

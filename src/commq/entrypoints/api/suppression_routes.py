@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Path
 from fastapi.responses import JSONResponse
 
 from commq.domain.audit import Principal
@@ -22,6 +22,8 @@ router = APIRouter(
 )
 Manager = Annotated[Principal, Depends(requires(Permission.MANAGE_SUPPRESSIONS))]
 App = Annotated[Container, Depends(container)]
+#: ``/suppressions/`` with nothing after it names no recipient: a 422, not "not suppressed".
+Recipient = Annotated[str, Path(min_length=1)]
 
 
 @router.get("", summary="Suppressed recipients (hard bounces, spam reports, STOP)")
@@ -37,7 +39,7 @@ async def list_suppressions(
 # ``:path``: like a communicationId, a recipient is the caller's text and may hold "/".
 @router.get("/{recipient:path}", summary="Whether a recipient is suppressed, and why")
 async def get_suppression(
-    recipient: str, who: Manager, app: App, business_id: BusinessId = None
+    recipient: Recipient, who: Manager, app: App, business_id: BusinessId = None
 ) -> JSONResponse:
     """The recipient's entries (one per channel it is suppressed on); 404 when it is not."""
     found = await app.suppressions.find(who, recipient, business_id)
@@ -48,7 +50,7 @@ async def get_suppression(
 
 @router.delete("/{recipient:path}", summary="Send to a suppressed recipient again")
 async def delete_suppression(
-    recipient: str, who: Manager, app: App, business_id: BusinessId = None
+    recipient: Recipient, who: Manager, app: App, business_id: BusinessId = None
 ) -> JSONResponse:
     """Remove the recipient from the business's list (every channel); audited."""
     removed = await app.suppressions.delete(who, recipient, business_id)
