@@ -33,7 +33,8 @@ Path = tuple[str | int, ...]
 
 
 class StrictRoute(APIRoute):
-    """An APIRoute that refuses repeated or unknown query parameters and repeated JSON keys."""
+    """An APIRoute that refuses repeated or unknown query parameters, repeated JSON keys,
+    a body not sent as JSON, and a body sent to a route that reads none."""
 
     def get_route_handler(self) -> Handler:
         handler = super().get_route_handler()
