@@ -54,7 +54,7 @@ def test_serve_settles_the_collector_after_building_the_app_and_before_serving(
     steps: list[str] = []
     monkeypatch.setenv("COMMQ_DATABASE_URL", f"sqlite:///{tmp_path / 'serve.db'}")
     monkeypatch.setenv("COMMQ_OUTBOX_DIR", str(tmp_path / "outbox"))
-    monkeypatch.setattr(cli, "settle_garbage_collector", lambda: steps.append("settle"))
+    monkeypatch.setattr(cli.serving, "settle_garbage_collector", lambda: steps.append("settle"))
 
     def serve_app(app: Any, *options: Any) -> bool:
         steps.append("serve")

@@ -1,0 +1,5 @@
+"""``python -m commq.entrypoints.cli``: the same as the ``commq`` script."""
+
+from commq.entrypoints.cli import main
+
+main()
