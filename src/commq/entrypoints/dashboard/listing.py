@@ -2,7 +2,9 @@
 
 The page reads its filters leniently (an unreadable value is dropped with a
 note, never a 422 page), and hands the same filters to the REST API's bulk
-actions and CSV export in the API's own names.
+actions and CSV export in the API's own names. A filter it can read but the API
+would refuse (dates the wrong way round) is kept in the form, explained beside
+it, and offers no export or bulk action, whose answer would only be a 422.
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ class Listing:
     cursor: str | None = None
     #: Values that could not be read and were ignored.
     problems: list[str] = field(default_factory=list)
+    #: Values kept but refused, by field name: the page lists no jobs for them.
+    errors: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def usable(self) -> bool:
+        """Whether the API takes these filters, so the list, export and bulk actions work."""
+        return not self.errors
 
     @property
     def status(self) -> str | None:
@@ -75,7 +84,9 @@ class Listing:
         for name, days in (("createdFrom", 0), ("createdTo", 1)):
             if name in body:
                 body[name] = _iso(_day_start(body[name], days))
-        return body
+        # createdTo 9999-12-31 has no day after it: no bound at all, and left out,
+        # since the export's query string would spell None as "None" (a 422).
+        return {k: v for k, v in body.items() if v is not None}
 
     def export_url(self) -> str:
         """The CSV export of what this listing shows."""
@@ -114,7 +125,22 @@ def parse_listing(params: Mapping[str, str], platform: bool) -> Listing:
     for name in ("createdFrom", "createdTo"):
         _day(params, name, values, problems)
     cursor = params.get("cursor") or None
-    return Listing(values, cursor, problems)
+    return Listing(values, cursor, problems, _refusals(values))
+
+
+#: Why the API refuses dates the wrong way round; the form's days are both included.
+REVERSED_DATES = (
+    "'Created to' must be after 'Created from', or the same day (both days are included)."
+)
+
+
+def _refusals(values: dict[str, str]) -> dict[str, str]:
+    # The API answers 422 when createdTo is not after createdFrom. The form's createdTo
+    # day is included (its end is the next midnight), so only an earlier day is refused.
+    start, end = values.get("createdFrom"), values.get("createdTo")
+    if start and end and date.fromisoformat(end) < date.fromisoformat(start):
+        return {"createdTo": REVERSED_DATES}
+    return {}
 
 
 def _values(enum: type[Channel] | type[ErrorType]) -> tuple[str, ...]:

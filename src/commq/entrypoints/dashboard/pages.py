@@ -125,6 +125,8 @@ def counts_seen(status: str | None, stats: dict[str, Any]) -> str:
 
 
 async def _page(app: Container, viewer: Viewer, listing: Listing) -> Page:
+    if not listing.usable:
+        return Page()  # the notice beside the filter says why there is no list
     try:
         return await app.queue.list_jobs(
             viewer.principal, listing.job_filter(), listing.page_request()
@@ -134,7 +136,7 @@ async def _page(app: Container, viewer: Viewer, listing: Listing) -> Page:
     except PermissionDeniedError as exc:
         listing.problems.append(str(exc))
         return Page()
-    first = Listing(listing.values, None, listing.problems)
+    first = Listing(listing.values, None, listing.problems, listing.errors)
     return await app.queue.list_jobs(viewer.principal, first.job_filter(), first.page_request())
 
 
