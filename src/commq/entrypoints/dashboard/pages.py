@@ -1,11 +1,16 @@
-"""The dashboard's pages: overview, jobs, one job (audit and suppressions in their modules)."""
+"""The dashboard's pages: overview, jobs, one job, and opening a job by its id.
+
+The audit trail and the suppression list are in their own modules.
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from commq.domain.errors import InvalidCursorError, JobNotFoundError, PermissionDeniedError
 from commq.domain.jobs import Channel, ErrorType, Page
@@ -33,6 +38,8 @@ FIGURES = [
     ("avgProcessingTimeSeconds", "Average send time, last hour", "age"),
     ("scheduled", "Scheduled for later", "number"),
 ]
+#: Longer than any id commq makes (36) or a UUID's longest spelling ("urn:uuid:…", 45).
+MAX_JOB_ID = 64
 
 
 def lookup(stats: dict[str, Any], path: str) -> Any:
@@ -146,8 +153,46 @@ async def job(request: Request, job_id: str, viewer: JobsViewer, app: App) -> HT
     try:
         detail = await app.queue.get_job(viewer.principal, job_id)
     except JobNotFoundError:
-        message = "There is no such job, or it belongs to another business."
-        return render(
-            request, "error.html", 404, viewer=viewer, title="Job not found", message=message
-        )
+        return _no_such_job(request, viewer)
     return render(request, "job.html", viewer=viewer, job=schemas.detail_json(detail))
+
+
+@router.get("/open-job", response_model=None)
+async def open_job(request: Request, viewer: JobsViewer, app: App) -> Response:
+    """The header's "Job id" box: to the job's page, or the job page's own "not found".
+
+    The id is looked up here rather than just redirected, so an id no URL path can carry
+    (one with a "/") gets the same friendly page as an unknown one, not a bare 404.
+    """
+    typed = request.query_params.get("id", "").strip()
+    if not typed:
+        return RedirectResponse("/dashboard/jobs", 303)  # nothing to open: the jobs list
+    for job_id in candidate_ids(typed):
+        try:
+            found = await app.queue.get_job(viewer.principal, job_id)
+        except JobNotFoundError:
+            continue
+        return RedirectResponse(f"/dashboard/jobs/{quote(found.job.id, safe='')}", 303)
+    return _no_such_job(request, viewer)
+
+
+def candidate_ids(typed: str) -> list[str]:
+    """The ids a pasted value may mean: itself, and a UUID's canonical spelling.
+
+    Logs and tickets sometimes print a UUID in capitals, without hyphens or in braces;
+    commq writes its ids lower-case with hyphens. Longer text is no id at all.
+    """
+    if len(typed) > MAX_JOB_ID:
+        return []
+    try:
+        canonical = str(uuid.UUID(typed))
+    except ValueError:
+        return [typed]
+    return [typed] if canonical == typed else [typed, canonical]
+
+
+def _no_such_job(request: Request, viewer: Viewer) -> HTMLResponse:
+    # One message for an unknown id and another business's job: the page must not
+    # tell a business that some other business's job exists.
+    message = "There is no such job, or it belongs to another business."
+    return render(request, "error.html", 404, viewer=viewer, title="Job not found", message=message)

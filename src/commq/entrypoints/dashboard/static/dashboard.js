@@ -276,6 +276,23 @@
     }
   });
 
+  // ---- the "Job id" box ---------------------------------------------------
+
+  // A pasted id often brings a space or a line break with it; the server trims too,
+  // but "required" lets a box of only spaces through, which should ask again instead.
+  document.addEventListener("submit", function (event) {
+    const form = event.target instanceof HTMLFormElement ? event.target : null;
+    if (!form || !form.matches("[data-open-job]")) return;
+    const input = form.querySelector("input[name=id]");
+    if (!input) return;
+    input.value = input.value.trim();
+    if (!input.value) {
+      event.preventDefault();
+      input.reportValidity();
+      input.focus();
+    }
+  });
+
   // ---- live counts --------------------------------------------------------
 
   function age(seconds) {
