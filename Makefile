@@ -30,8 +30,9 @@ chromium:
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-dejavu-core; }
 
 # Screenshots of every dashboard page, at 1280 and 390 px wide, into docs/screenshots/.
+# tests/ on the path: the live server it starts needs tests/serving.py, as pytest finds it.
 screenshots: $(STAMP) chromium
-	$(PY) tests/browser/screenshots.py docs/screenshots
+	PYTHONPATH=tests $(PY) tests/browser/screenshots.py docs/screenshots
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests

@@ -51,9 +51,8 @@ def photograph(live: LiveServer, folder: Path, ids: dict[str, str]) -> None:
             page.get_by_label("API key").fill(live.keys["acme_admin"])
             page.get_by_role("button", name="Sign in").click()
             page.locator(".alert-banner li").first.wait_for()
-            page.wait_for_function(
-                "!document.querySelector('[data-chart]').textContent.includes('Loading')"
-            )
+            # A locator, not wait_for_function: the page's CSP refuses the eval that needs.
+            page.locator("[data-chart] svg[role=img]").wait_for()
             shoot(page, folder, "overview", width)
             page.goto("/dashboard/jobs?status=failed")
             shoot(page, folder, "jobs-failed", width)
