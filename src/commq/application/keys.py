@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 import time
 import uuid
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 
 from commq.application.ports import KeyStore, StoredKey
 from commq.domain.audit import AuditEntry, Principal
+from commq.domain.errors import KeyNotFoundError
 from commq.domain.permissions import Role
 
 _SCHEME = "cq"
@@ -22,6 +24,9 @@ KEY_CACHE_SECONDS = 5.0
 
 # Only keys that verified are remembered, so this bounds memory whatever callers send.
 _KEY_CACHE_SIZE = 10_000
+
+# What secrets.token_hex(6) makes; an id is a UUID, so the two never look alike.
+_PREFIX = re.compile(r"[0-9a-f]{12}")
 
 
 def hash_secret(key: str) -> str:
@@ -45,7 +50,7 @@ class _Verified:
 
 
 class KeyService:
-    """Creates keys and turns a presented key into a Principal.
+    """Creates, lists and revokes keys, and turns a presented key into a Principal.
 
     A key that verified is remembered for ``cache_seconds`` (by prefix, with its
     hash, so another secret under that prefix is still checked against the store):
@@ -87,6 +92,32 @@ class KeyService:
             audit = AuditEntry("key.create", actor, business_id)
         await self._keys.create_key(stored, audit)
         return stored, plain
+
+    async def list_keys(self, business_id: str | None = None) -> list[StoredKey]:
+        """Every key, oldest first, or only the keys of ``business_id``."""
+        return await self._keys.list_keys(business_id)
+
+    async def revoke(self, reference: str, actor: Principal, *, force: bool = False) -> StoredKey:
+        """Delete the key whose id or lookup prefix is ``reference``, audited as ``key.revoke``.
+
+        Raises KeyNotFoundError when there is none, and LastAdminKeyError for the
+        only admin platform key unless ``force``: without one, nobody could act on
+        every business until someone with the database made a new key. Other
+        processes that remember the key stop accepting it within ``cache_seconds``.
+        """
+        stored = await self._find(reference)
+        if stored is None:
+            raise KeyNotFoundError(f"no API key has the id or prefix {reference!r}")
+        audit = AuditEntry("key.revoke", actor, stored.business_id, filter=_key_description(stored))
+        if not await self._keys.delete_key(stored.id, audit, keep_last_admin=not force):
+            raise KeyNotFoundError(f"no API key has the id or prefix {reference!r}")
+        self._verified.pop(stored.prefix, None)  # this process stops at once
+        return stored
+
+    async def _find(self, reference: str) -> StoredKey | None:
+        if _PREFIX.fullmatch(reference):
+            return await self._keys.find_key(reference)
+        return await self._keys.find_key_by_id(reference)
 
     async def any_exist(self) -> bool:
         """Whether any key exists yet (false on a first start)."""
@@ -136,3 +167,12 @@ class KeyService:
         if stored is None or stored.id != key_id:
             return None
         return Principal(stored.id, stored.name, stored.role, stored.business_id)
+
+
+def _key_description(key: StoredKey) -> dict[str, str]:
+    """Which key an audit event is about (its businessId is the event's own).
+
+    Audit events have no column for a key, and ``actorKeyId`` names who acted,
+    so the key goes where suppression.delete puts its recipient: ``filter``.
+    """
+    return {"keyId": key.id, "prefix": key.prefix, "name": key.name, "role": key.role.value}

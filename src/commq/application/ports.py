@@ -158,6 +158,24 @@ class KeyStore(Protocol):
         """How many keys exist (to know whether this is a first start)."""
         ...
 
+    async def find_key_by_id(self, key_id: str) -> StoredKey | None:
+        """The key with this id, or None."""
+        ...
+
+    async def list_keys(self, business_id: str | None) -> list[StoredKey]:
+        """Every key, oldest first (``business_id`` given: only that business's keys)."""
+        ...
+
+    async def delete_key(self, key_id: str, audit: AuditEntry, *, keep_last_admin: bool) -> bool:
+        """Delete the key and write ``audit`` in the same transaction.
+
+        Returns False, writing nothing, when there is no such key. With
+        ``keep_last_admin``, raises LastAdminKeyError instead of deleting the
+        only admin platform key, judged under a lock so that two revokes at
+        once cannot remove the last two.
+        """
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class StoredKey:

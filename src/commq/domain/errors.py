@@ -6,7 +6,9 @@ CommqError
 ├── PermissionDeniedError       the caller's role or business may not do this (API: 403)
 ├── InvalidJobError             a job's fields break a rule (API: 422)
 ├── InvalidCursorError          a paging cursor could not be read (API: 422)
-└── SchemaMismatchError         the database schema is not the one this code expects
+├── SchemaMismatchError         the database schema is not the one this code expects
+├── KeyNotFoundError            no API key has that id or prefix
+└── LastAdminKeyError           revoking the key would leave no admin platform key
 """
 
 from __future__ import annotations
@@ -46,3 +48,11 @@ class InvalidCursorError(CommqError):
 
 class SchemaMismatchError(CommqError):
     """The database schema does not match this version of commq; run `commq migrate`."""
+
+
+class KeyNotFoundError(CommqError):
+    """No API key has that id or prefix."""
+
+
+class LastAdminKeyError(CommqError):
+    """This is the last admin platform key: without it no key could administer every business."""
