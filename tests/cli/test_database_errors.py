@@ -20,6 +20,10 @@ COMMANDS = [
     ["stats", "--json"],
     ["prune", "--older-than", "1d"],
     ["keys", "create", "--role", "admin", "--name", "ops"],
+    ["keys", "list"],
+    ["keys", "revoke", "0123456789ab"],
+    ["retry", "01900000-0000-7000-8000-000000000000"],
+    ["cancel", "01900000-0000-7000-8000-000000000000"],
     ["enqueue", "--channel", "sms", "--to", "+14155550100", "--business", "acme", "--text", "hi"],
     ["worker"],
     ["serve", "--port", str(free_port())],  # never listens: the database fails first
@@ -90,12 +94,16 @@ def test_migrate_names_the_database_it_migrated_but_never_its_password(
     assert f"{url.host}:{url.port}/{url.database}" in done.stdout and "***" in done.stdout
 
 
-#: Commands that read or tidy a database someone made (serve and migrate make one).
+#: Commands that read, tidy or steer a database someone made (serve and migrate make one).
 ON_AN_EXISTING_DATABASE = [
     ["stats"],
     ["stats", "--json"],
     ["worker"],
     ["prune", "--older-than", "1d"],
+    ["keys", "list"],
+    ["keys", "revoke", "0123456789ab"],
+    ["retry", "01900000-0000-7000-8000-000000000000"],
+    ["cancel", "01900000-0000-7000-8000-000000000000"],
 ]
 
 
@@ -109,9 +117,18 @@ def test_reading_commands_make_no_database_where_a_typo_points(
 
 
 @pytest.mark.parametrize(
-    "args", [["stats", "--json"], ["prune", "--older-than", "1d"]], ids=" ".join
+    "args",
+    [
+        ["stats", "--json"],
+        ["prune", "--older-than", "1d"],
+        ["keys", "list"],
+        ["keys", "revoke", "0123456789ab"],
+        ["retry", "01900000-0000-7000-8000-000000000000"],
+        ["cancel", "01900000-0000-7000-8000-000000000000"],
+    ],
+    ids=" ".join,
 )
-def test_stats_and_prune_ask_for_commq_migrate_and_never_migrate_themselves(
+def test_commands_beside_running_workers_ask_for_commq_migrate_and_never_migrate_themselves(
     args: list[str], empty_database_url: str, tmp_path: Path
 ) -> None:
     # On PostgreSQL a migration beside running workers blocks their claims: it is

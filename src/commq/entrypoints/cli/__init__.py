@@ -17,6 +17,8 @@ app.command()(serving.serve)
 app.command()(serving.worker)
 app.add_typer(keys.app, name="keys")
 app.command()(jobs.enqueue)
+app.command()(jobs.retry)
+app.command()(jobs.cancel)
 app.command()(queue.stats)
 app.command()(queue.prune)
 

@@ -1,4 +1,4 @@
-"""The commands that act on single jobs: enqueue."""
+"""The commands that act on one job: enqueue, retry, cancel."""
 
 from __future__ import annotations
 
@@ -9,10 +9,12 @@ from typing import Annotated, Any
 
 import typer
 
+from commq.adapters.store import check_schema
 from commq.adapters.store import migrate as apply_migrations
 from commq.application.ports import Enqueued
-from commq.domain.errors import CommqError
-from commq.domain.jobs import Channel, NewJob
+from commq.domain.errors import CommqError, JobNotFoundError
+from commq.domain.jobs import Channel, Job, NewJob
+from commq.domain.transitions import Action
 from commq.entrypoints.cli.console import CLI_ACTOR, fail, read_settings, services
 from commq.entrypoints.database_errors import usable_database
 from commq.entrypoints.settings import Settings
@@ -83,3 +85,42 @@ async def _enqueue(settings: Settings, job: NewJob) -> list[Enqueued]:
     await asyncio.to_thread(apply_migrations, settings.database_url)
     async with services(settings) as container:
         return await container.queue.enqueue(CLI_ACTOR, [job])
+
+
+_JOB_ID = typer.Argument(metavar="JOB_ID", help="The job's id", show_default=False)
+
+
+def retry(job_id: Annotated[str, _JOB_ID]) -> None:
+    """Retry a failed or cancelled job: pending again, due now, attempts reset (audited)."""
+    job = _act(Action.RETRY, job_id)
+    typer.echo(f"retried job {job.id} of business {job.business_id}: pending, due now")
+
+
+def cancel(job_id: Annotated[str, _JOB_ID]) -> None:
+    """Cancel a pending job, due or scheduled (audited)."""
+    job = _act(Action.CANCEL, job_id)
+    typer.echo(f"cancelled job {job.id} of business {job.business_id}")
+
+
+def _act(action: Action, job_id: str) -> Job:
+    if not job_id.strip():
+        raise fail("JOB_ID is empty: name the job")  # an unset "$JOB" in a script
+    settings = read_settings()
+    try:
+        with usable_database(settings.database_url, existing=True):
+            return asyncio.run(_apply(settings, action, job_id))
+    except JobNotFoundError as exc:
+        raise fail(exc) from None
+    except CommqError as exc:
+        # "Only pending jobs can be cancelled; this job is completed": the status is named.
+        raise fail(f"cannot {action.value} job {job_id}: {exc}") from None
+
+
+async def _apply(settings: Settings, action: Action, job_id: str) -> Job:
+    # Workers may be claiming beside it: check the schema, never migrate (as stats).
+    await asyncio.to_thread(check_schema, settings.database_url)
+    async with services(settings) as container:
+        # The API's use cases, so the same state rules and the same audit event.
+        if action is Action.RETRY:
+            return await container.queue.retry(CLI_ACTOR, job_id)
+        return await container.queue.cancel(CLI_ACTOR, job_id)
