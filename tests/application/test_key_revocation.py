@@ -1,4 +1,4 @@
-"""KeyService lists and revokes keys over the real SQLite store."""
+"""KeyService creates, lists and revokes keys over the real SQLite store, audited."""
 
 from __future__ import annotations
 
@@ -62,7 +62,7 @@ async def test_the_revocation_is_audited_naming_the_key_and_the_operator(
 ) -> None:
     stored, _ = await service.create("shop", Role.PRODUCER, "acme")
     await service.revoke(stored.id, OPERATOR)
-    [event] = await _audit(engine)
+    [event] = [e for e in await _audit(engine) if e["action"] == "key.revoke"]
     assert {k: event[k] for k in ("action", "actor_key_id", "actor_name", "role")} == {
         "action": "key.revoke",
         "actor_key_id": "cli",
@@ -123,3 +123,22 @@ async def test_every_key_is_listed_or_only_one_business_s(service: KeyService) -
     await service.create("globex shop", Role.PRODUCER, "globex")
     assert {key.name for key in await service.list_keys()} == {"root", "shop", "globex shop"}
     assert [key.name for key in await service.list_keys("acme")] == ["shop"]
+
+
+async def test_a_created_key_is_audited_naming_it_so_its_revocation_can_be_traced_back(
+    service: KeyService, engine: AsyncEngine
+) -> None:
+    stored, _ = await service.create("root", Role.ADMIN, None, OPERATOR)
+    await service.create("made by a test", Role.PRODUCER, "acme")  # no operator: no event
+    [event] = await _audit(engine)
+    assert (event["action"], event["actor_key_id"], event["business_id"]) == (
+        "key.create",
+        "cli",
+        None,
+    )
+    assert event["filter"] == {
+        "keyId": stored.id,
+        "prefix": stored.prefix,
+        "name": "root",
+        "role": "admin",
+    }

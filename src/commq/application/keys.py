@@ -89,7 +89,7 @@ class KeyService:
         )
         audit = None
         if actor is not None:
-            audit = AuditEntry("key.create", actor, business_id)
+            audit = AuditEntry("key.create", actor, business_id, filter=_key_description(stored))
         await self._keys.create_key(stored, audit)
         return stored, plain
 
