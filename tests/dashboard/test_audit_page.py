@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from commq.domain.audit import Principal
+from commq.domain.permissions import Role
+
 from .conftest import Dashboard, base_settings, running, with_providers
 
 Q = "/communication-queue"
@@ -44,6 +47,17 @@ async def test_bulk_actions_show_their_filter_and_count(dash: Dashboard) -> None
     assert "<code>jobs.bulk_retry</code>" in page and "channel=webhook" in page
     assert '<td data-label="Count">2</td>' in page
     assert "<code>job.retry</code>" not in page
+
+
+async def test_key_revocations_can_be_picked_out(dash: Dashboard) -> None:
+    container = dash.api.container
+    stored, _ = await container.keys.create("old-backend", Role.PRODUCER, "acme")
+    await container.keys.revoke(stored.id, Principal("cli", "commq cli", Role.ADMIN, None))
+    admin, _ = await dash.signed_in("admin")
+    page = (await admin.get("/dashboard/audit?action=key.revoke")).text
+    assert '<option value="key.revoke" selected>' in page
+    assert "<code>key.revoke</code>" in page and "old-backend" in page
+    assert "<code>key.create</code>" not in page
 
 
 async def test_a_bulk_change_by_cookie_needs_the_csrf_token(dash: Dashboard) -> None:

@@ -32,6 +32,7 @@ ACTIONS = (
     "queue.process_now",
     "suppression.delete",
     "key.create",
+    "key.revoke",
 )
 
 
