@@ -591,3 +591,76 @@ async def test_a_job_sent_before_the_grace_ended_is_not_given_back_unrecorded(
     assert await _states(store, [job_id]) == [(JobStatus.COMPLETED, 1)]
     history = (await store.history([job_id]))[job_id]
     assert [a.outcome.value for a in history] == ["succeeded"]
+
+
+async def test_a_refused_result_is_written_again_soon_even_if_the_poll_is_as_long_as_the_lease(
+    engine: AsyncEngine,
+) -> None:
+    # A long poll interval suits workers woken by LISTEN; the result's retries must not
+    # wait for it.
+    store = FlakyRecordingStore(engine, failures=1)
+    [job_id] = await _enqueue(store)
+    sender = ScriptedSender()
+    dispatcher = _dispatcher(store, sender, poll_interval=1.0, lease=timedelta(seconds=1))
+
+    await asyncio.wait_for(dispatcher.run(until_idle=True), 10)
+
+    # Before: the first retry would have come after the poll interval, past the lease, so
+    # there was none: the result was dropped and the job sent again once the lease ran out.
+    assert await _states(store, [job_id]) == [(JobStatus.COMPLETED, 1)]
+    assert sender.sent == [job_id]
+
+
+class FailsFirstClaimStore(SqlJobStore):
+    """Its first claim fails as a database that went away would."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        super().__init__(engine)
+        self.failed = asyncio.Event()
+
+    async def claim_to_send(self, *args: Any, **kwargs: Any) -> ClaimedJobs:
+        if not self.failed.is_set():
+            self.failed.set()
+            raise ConnectionError("connection refused")
+        return await super().claim_to_send(*args, **kwargs)
+
+
+async def test_after_a_failed_claim_the_next_wakeup_brings_the_next_claim(
+    engine: AsyncEngine,
+) -> None:
+    store = FailsFirstClaimStore(engine)
+    [job_id] = await _enqueue(store)
+    sender = ScriptedSender()
+    dispatcher = _dispatcher(store, sender, poll_interval=60.0)
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        await asyncio.wait_for(store.failed.wait(), 5)
+        # What a LISTEN connection does when the database is back.
+        await dispatcher._wakeup.notify()
+
+        # Before: the failed claim waited for a wakeup, and the loop then waited again,
+        # a whole poll interval, with the job due.
+        await _until(lambda: sender.sent == [job_id])
+    finally:
+        dispatcher.stop()
+        await asyncio.wait_for(task, 5)
+
+
+async def test_jobs_reclaimed_from_a_dead_worker_are_sent_without_waiting_for_the_poll(
+    engine: AsyncEngine,
+) -> None:
+    store = SqlJobStore(engine)
+    [job_id] = await _enqueue(store)
+    await store.claim("dead-worker", 1, timedelta(seconds=0.3))
+    sender = ScriptedSender()
+    dispatcher = _dispatcher(store, sender, poll_interval=60.0, lease=timedelta(seconds=0.3))
+    task = asyncio.create_task(dispatcher.run())
+    try:
+        # Before: the worker that reclaimed the job went back to its idle wait, and the
+        # job waited for the next poll.
+        await _until(lambda: sender.sent == [job_id])
+    finally:
+        dispatcher.stop()
+        await asyncio.wait_for(task, 5)
+    history = (await store.history([job_id]))[job_id]
+    assert [a.outcome.value for a in history] == ["lost", "succeeded"]

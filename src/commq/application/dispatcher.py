@@ -11,9 +11,10 @@ import asyncio
 import collections
 import logging
 import random
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 
 from commq.application.failover import Deferred, FailoverRoute, Gate, Guards
 from commq.application.group_commit import GroupCommit
@@ -31,6 +32,14 @@ from commq.domain.outcomes import decide
 from commq.domain.retry import RetryPolicy
 
 log = logging.getLogger("commq.worker")
+
+#: Seconds before a result write the database refused is tried again (then twice as
+#: long each time, up to a third of the lease). A connection the server closed is
+#: replaced on the next try; a server that is down is asked a handful of times.
+FIRST_RESULT_RETRY = 0.1
+#: A job whose provider's circuit or pause could not be read (the database failed)
+#: goes back unsent, due again this much later.
+UNCHECKED_RETRY = timedelta(seconds=1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -222,8 +231,10 @@ class Dispatcher:
         try:
             jobs, unsuppressed = await self._claim(business_id, limit)
         except Exception:
+            # No wait here: the caller waits as after an empty claim. Waiting in both
+            # places spent the wakeup of a database that came back on the first wait,
+            # and the worker then idled a whole poll interval more with a backlog.
             log.exception("claim failed; retrying after the poll interval")
-            await self._idle()
             return 0, False
         for job in await self._route.screen(jobs, unsuppressed):
             self._start(job)
@@ -283,6 +294,8 @@ class Dispatcher:
         try:
             try:
                 step = await self._route.send(job)
+            except Exception:
+                step = self._unchecked(job)
             finally:
                 # The send's slot is free; recording the result does not hold it.
                 self._sending -= 1
@@ -305,10 +318,20 @@ class Dispatcher:
                 await (self._release(job) if cut is None else self._record_cut_off(job, cut))
             raise
         except Exception:
-            log.exception("job %s: could not record the result; the lease will expire", job.id)
+            log.exception("job %s: could not record its outcome; the lease will expire", job.id)
         finally:
             self._in_flight.pop(job.id, None)
             self._slot_freed.set()
+
+    def _unchecked(self, job: Job) -> Deferred:
+        """The route raised, so no provider took the job: it goes back unsent.
+
+        Senders' errors are attempts of their own and the route notes answers without
+        raising, so what failed is a guard reading the database before a provider was
+        asked. Left to its lease, the job got a lost attempt and was marked maybe sent.
+        """
+        log.exception("job %s: could not check its provider's circuit or pause", job.id)
+        return Deferred(UNCHECKED_RETRY, "waiting: the provider's circuit could not be checked")
 
     def _attempt_finished(self, job: Job, report: AttemptReport) -> None:
         if self._observer is not None:
@@ -317,37 +340,42 @@ class Dispatcher:
     async def _finish(self, job: Job, report: AttemptReport) -> None:
         decision = decide(job, report.result, self._policy, self._jitter())
         result = WorkerResult(job, job.lease_token or "", decision, report)
-        if not await self._write_result(result):
+        if not await self._until_written(job, partial(self._results.write, result)):
             log.warning("job %s: lease was taken over; result discarded", job.id)
 
-    async def _write_result(self, result: WorkerResult) -> bool:
-        """Write a sent job's result, trying again for up to a lease while the database fails.
+    async def _until_written(self, job: Job, write: Callable[[], Awaitable[bool]]) -> bool:
+        """Run ``write`` (a compare-and-set under the job's lease), trying again for up to a
+        lease while the database fails; its answer: whether the lease still held.
 
-        The message has gone: dropping its result on a database blip would leave the
-        job to its lease's expiry and send it again. The lease stays extended meanwhile,
-        and the write stays a compare-and-set on it. After a lease of failures the
-        error is raised, and the job is left to the lease (no job held for good).
+        A sent job's result dropped on a database blip would leave the job to its lease's
+        expiry and send it again; an unsent job's give-back dropped would cost it an
+        attempt and mark it maybe sent. The lease stays extended meanwhile. After a lease
+        of failures the error is raised, and the job is left to the lease (no job held
+        for good).
         """
         give_up_at = self._clock.now() + self._settings.lease
-        wait = self._settings.poll_interval
+        # Not the poll interval: one as long as the lease (a long poll, for workers that
+        # LISTEN) meant no second try at all, and the sent job went out again.
+        wait = min(FIRST_RESULT_RETRY, self._settings.lease.total_seconds() / 3)
         while True:
             try:
-                return await self._results.write(result)
+                return await write()
             except Exception as exc:
                 if self._clock.now() + timedelta(seconds=wait) >= give_up_at:
                     raise
-                log.warning(
-                    "job %s: could not record the result (%s); trying again", result.job.id, exc
-                )
+                log.warning("job %s: could not record it (%s); trying again", job.id, exc)
             await asyncio.sleep(wait)
             wait = min(2 * wait, self._settings.lease.total_seconds() / 3)
 
     async def _defer(self, job: Job, step: Deferred) -> None:
         """No provider could take the job now: back to the queue, no attempt used."""
-        held = self._guards.held
-        if held is None:
-            await self._store.release(job.id, job.lease_token or "")
-        elif not await held.defer(job.id, job.lease_token or "", step.delay, step.reason):
+        held, token = self._guards.held, job.lease_token or ""
+        give_back = (
+            partial(self._store.release, job.id, token)
+            if held is None
+            else partial(held.defer, job.id, token, step.delay, step.reason)
+        )
+        if not await self._until_written(job, give_back):
             log.warning("job %s: lease was taken over before it was given back", job.id)
 
     async def _record_cut_off(self, job: Job, report: AttemptReport) -> None:
@@ -403,6 +431,9 @@ class Dispatcher:
                 reclaimed = await self._store.reclaim_expired()
                 if reclaimed:
                     log.warning("reclaimed %d jobs whose worker stopped reporting", reclaimed)
+                    # They are due now: idle workers (this one too) would otherwise
+                    # leave them until their next poll.
+                    await self._wakeup.notify()
             except Exception:
                 log.exception("could not reclaim expired leases")
             await asyncio.sleep(every)

@@ -246,7 +246,25 @@ class FailoverRoute:
     async def _learn(
         self, job: Job, scope: str, admission: Admission, report: AttemptReport
     ) -> None:
-        """Tell the circuit, pause a provider that asked us to slow down, note a STOP."""
+        """Tell the circuit, pause a provider that asked us to slow down, note a STOP.
+
+        Never raises: the provider has answered (it may have taken the message), and that
+        answer must still be recorded. Raising here dropped it when the database failed,
+        and the job was sent again once its lease ran out. A circuit change, pause or STOP
+        not noted now is noted at the provider's next such answer.
+        """
+        try:
+            await self._note(job, scope, admission, report)
+        except Exception:
+            log.exception(
+                "job %s: could not note %s's answer (circuit, pause or STOP); recording it",
+                job.id,
+                report.result.provider,
+            )
+
+    async def _note(
+        self, job: Job, scope: str, admission: Admission, report: AttemptReport
+    ) -> None:
         result = report.result
         guards = self._guards
         if guards.circuits is not None:
