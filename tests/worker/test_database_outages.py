@@ -12,8 +12,6 @@ PostgreSQL server (never restarted: other tests share it); the queue read back.
 from __future__ import annotations
 
 import asyncio
-import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -35,6 +33,7 @@ from commq.entrypoints.settings import Settings
 from fakes.modes import Slow
 from fakes.receiver import FakeReceiver
 from fakes.tcp_proxy import TcpProxy
+from sqlite_lock import write_lock_held
 
 from .processes import (
     Queue,
@@ -248,16 +247,6 @@ class _Clock:
         return datetime.now(UTC)
 
 
-_HOLD_THE_WRITE_LOCK = """
-import sqlite3, sys, time
-conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
-conn.execute("BEGIN IMMEDIATE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-conn.execute("COMMIT")
-"""
-
-
 async def test_sqlites_write_lock_held_by_another_process_delays_sends_and_repeats_none(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -283,23 +272,15 @@ async def test_sqlites_write_lock_held_by_another_process_delays_sends_and_repea
         ),
         worker_id="in-process",
     )
-    path = str(make_url(sqlite_url).database)
-    holder = None
     running = asyncio.create_task(dispatcher.run())
     try:
         await _until(lambda: sum(sender.sent.values()) >= 10)
-        holder = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _HOLD_THE_WRITE_LOCK, path, "1.5", stdout=subprocess.PIPE
-        )
-        assert holder.stdout is not None
-        assert await asyncio.wait_for(holder.stdout.readline(), 10) == b"locked\n"
-        await _until(lambda: sum(sender.sent.values()) >= 80)
-        await _until_settled(store, 80)
+        with write_lock_held(str(make_url(sqlite_url).database), 1.5):
+            await _until(lambda: sum(sender.sent.values()) >= 80)
+            await _until_settled(store, 80)
     finally:
         dispatcher.stop()
         await asyncio.wait_for(running, 15)
-        if holder is not None:
-            await asyncio.wait_for(holder.wait(), 15)
         await engine.dispose()
     assert sender.sent == Counter({item.job.id: 1 for item in made})
     assert "database is locked" in caplog.text  # the lock really got in the way

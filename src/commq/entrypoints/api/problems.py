@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeoutError
 from starlette.exceptions import HTTPException
 
 from commq.domain.errors import (
@@ -106,6 +108,45 @@ _UNREADABLE_BODY = (
 )
 
 
+#: Seconds a client is asked to wait before trying again while the database is unavailable.
+DATABASE_RETRY_AFTER = 2
+
+
+#: SQLite's errors about the database being unavailable; its other OperationalErrors
+#: (no such table, a syntax error) are bugs.
+_SQLITE_UNAVAILABLE = (
+    "SQLITE_BUSY",
+    "SQLITE_LOCKED",
+    "SQLITE_CANTOPEN",
+    "SQLITE_IOERR",
+    "SQLITE_FULL",
+)
+
+
+def _unavailable(exc: Exception) -> bool:
+    """Whether ``exc`` says the database could not be reached or used now, not that a
+    statement is wrong."""
+    sqlite_error = getattr(getattr(exc, "orig", None), "sqlite_errorname", None)
+    return sqlite_error is None or str(sqlite_error).startswith(_SQLITE_UNAVAILABLE)
+
+
+async def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    # The database could not be reached or answered in time (a restart, a cut connection,
+    # SQLite's write lock held past the busy timeout): the client's to retry, not a bug.
+    # The request may have taken effect if the connection was cut as it committed, so
+    # the detail points at the idempotencyKey, which makes a retried enqueue safe.
+    if not _unavailable(exc):
+        return await _unexpected(request, exc)
+    reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+    log.warning("database unavailable: %s", reason)
+    return problem(
+        503,
+        "database unavailable; try again (with the same idempotencyKey, an enqueue is "
+        "stored at most once)",
+        headers={"Retry-After": str(DATABASE_RETRY_AFTER)},
+    )
+
+
 async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     log.exception("unexpected error", exc_info=exc)
     return problem(500, "An unexpected error occurred; it has been logged.")
@@ -116,4 +157,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(CommqError, _commq_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    # Errors of the connection, not of a statement (IntegrityError and the like stay 500).
+    for unavailable in (OperationalError, InterfaceError, PoolTimeoutError):
+        app.add_exception_handler(unavailable, _database_unavailable)
     app.add_exception_handler(Exception, _unexpected)
