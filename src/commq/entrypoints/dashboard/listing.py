@@ -42,11 +42,22 @@ class Listing:
     problems: list[str] = field(default_factory=list)
     #: Values kept but refused, by field name: the page lists no jobs for them.
     errors: dict[str, str] = field(default_factory=dict)
+    #: Filters given but ignored as unreadable: the list is wider than the one asked for.
+    ignored: tuple[str, ...] = ()
 
     @property
     def usable(self) -> bool:
         """Whether the API takes these filters, so the list, export and bulk actions work."""
         return not self.errors
+
+    @property
+    def acts(self) -> bool:
+        """Whether bulk actions are offered: not on a list an ignored filter widened.
+
+        A stale link's ``channel=fax`` is dropped with a note, and "Cancel matching
+        pending" would then cancel every pending job, not the ones the link meant.
+        """
+        return self.usable and not self.ignored
 
     @property
     def status(self) -> str | None:
@@ -125,7 +136,14 @@ def parse_listing(params: Mapping[str, str], platform: bool) -> Listing:
     for name in ("createdFrom", "createdTo"):
         _day(params, name, values, problems)
     cursor = params.get("cursor") or None
-    return Listing(values, cursor, problems, _refusals(values))
+    ignored = tuple(name for name in _FILTERS if params.get(name, "").strip() and name not in values)
+    if not platform:
+        ignored = tuple(name for name in ignored if name != "businessId")  # never theirs to pick
+    return Listing(values, cursor, problems, _refusals(values), ignored)
+
+
+#: Every query parameter the page reads as a filter (the cursor is not one).
+_FILTERS = ("status", "channel", "errorType", *_TEXT_FIELDS, "createdFrom", "createdTo")
 
 
 #: Why the API refuses dates the wrong way round; the form's days are both included.
