@@ -136,9 +136,11 @@ def parse_listing(params: Mapping[str, str], platform: bool) -> Listing:
     for name in ("createdFrom", "createdTo"):
         _day(params, name, values, problems)
     cursor = params.get("cursor") or None
-    ignored = tuple(name for name in _FILTERS if params.get(name, "").strip() and name not in values)
-    if not platform:
-        ignored = tuple(name for name in ignored if name != "businessId")  # never theirs to pick
+    # A business key's businessId is not a filter it lost: it never picks a business.
+    readable = set(values) if platform else {*values, "businessId"}
+    ignored = tuple(
+        name for name in _FILTERS if params.get(name, "").strip() and name not in readable
+    )
     return Listing(values, cursor, problems, _refusals(values), ignored)
 
 
