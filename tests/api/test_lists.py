@@ -121,3 +121,11 @@ async def test_stats_count_each_status(api: Api) -> None:
 async def test_stats_show_each_providers_circuit(api: Api) -> None:
     stats = (await api.client.get(f"{Q}/stats", headers=api.as_("acme_support"))).json()
     assert stats["providers"]["outbox"] == {"state": "closed", "openedAt": None, "failures": 0}
+
+
+async def test_the_openapi_stats_schema_names_every_field_stats_returns(api: Api) -> None:
+    stats = (await api.client.get(f"{Q}/stats", headers=api.as_("acme_support"))).json()
+    schemas = (await api.client.get("/openapi.json")).json()["components"]["schemas"]
+    assert set(schemas["StatsOut"]["properties"]) == set(stats)
+    circuit = schemas["CircuitOut"]["properties"]
+    assert set(circuit) == set(stats["providers"]["outbox"])

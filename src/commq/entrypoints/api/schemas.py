@@ -117,6 +117,16 @@ class StatsOut(_Out):
     by_channel: dict[str, dict[str, int]]
     by_provider: dict[str, dict[str, int]]
     top_errors_last_hour: list[ErrorCountOut]
+    #: Set by the route, not by stats_json: the circuits come from another store.
+    providers: dict[str, CircuitOut]
+
+
+class CircuitOut(_Out):
+    """One provider's circuit breaker: closed, open or half_open."""
+
+    state: str
+    opened_at: datetime | None
+    failures: int
 
 
 class ThroughputOut(_Out):
