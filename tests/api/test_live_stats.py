@@ -240,10 +240,12 @@ async def test_a_socket_without_view_stats_on_its_scope_is_refused(
             pass
     response = refused.value.response
     assert response.status_code == status
-    if status == 401:  # the handshake is refused as any request without a key is
-        assert response.headers["Content-Type"] == "application/problem+json"
+    # The handshake is refused as a request would be: problem+json saying why.
+    assert response.headers["Content-Type"] == "application/problem+json"
+    problem = json.loads(response.body)
+    assert problem["status"] == status and problem["detail"]
+    if status == 401:
         assert response.headers["WWW-Authenticate"] == 'Bearer realm="commq"'
-        assert json.loads(response.body)["status"] == 401
 
 
 @pytest.mark.parametrize(

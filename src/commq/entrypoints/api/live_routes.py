@@ -21,6 +21,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, WebSocket
 from fastapi.exceptions import WebSocketRequestValidationError
 from fastapi.responses import StreamingResponse
+from starlette.exceptions import WebSocketException
 
 from commq.application.live import LiveStatsHub, Subscription
 from commq.domain.audit import Principal
@@ -106,8 +107,7 @@ async def stats_socket(
     try:
         scope = hub.authorize(who, business_id)
     except CommqError as exc:
-        await websocket.close(WS_FORBIDDEN, str(exc))
-        return
+        raise WebSocketException(WS_FORBIDDEN, str(exc)) from None
     offered = websocket.scope.get("subprotocols", [])
     await websocket.accept(subprotocol=WS_PROTOCOL if WS_PROTOCOL in offered else None)
     async with hub.subscribe(scope) as feed:

@@ -10,7 +10,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeoutError
-from starlette.exceptions import HTTPException
+from starlette.exceptions import HTTPException, WebSocketException
+from starlette.websockets import WebSocket, WebSocketState
 
 from commq.domain.errors import (
     CommqError,
@@ -152,11 +153,36 @@ async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
     return problem(500, "An unexpected error occurred; it has been logged.")
 
 
+#: Close codes of a socket refused before its handshake, and the HTTP status they mean.
+_SOCKET_STATUS = {4401: 401, 4403: 403}
+
+
+async def _socket_refused(websocket: WebSocket, exc: Exception) -> None:
+    """A socket refused at its handshake gets the problem+json answer a request would.
+
+    Closing before accept makes the server answer a bare 403 with no body; a server
+    with the ASGI denial-response extension (uvicorn) can send the real answer. Any
+    other case is closed with the exception's code, as Starlette does.
+    """
+    assert isinstance(exc, WebSocketException)
+    status = _SOCKET_STATUS.get(exc.code)
+    extensions = websocket.scope.get("extensions") or {}
+    if (
+        status is None
+        or websocket.application_state is not WebSocketState.CONNECTING
+        or "websocket.http.response" not in extensions
+    ):
+        await websocket.close(exc.code, exc.reason)
+        return
+    await websocket.send_denial_response(problem(status, exc.reason or _TITLES[status]))
+
+
 def install(app: FastAPI) -> None:
     """Route every error through problem+json."""
     app.add_exception_handler(CommqError, _commq_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(WebSocketException, _socket_refused)
     # Errors of the connection, not of a statement (IntegrityError and the like stay 500).
     for unavailable in (OperationalError, InterfaceError, PoolTimeoutError):
         app.add_exception_handler(unavailable, _database_unavailable)
