@@ -64,10 +64,13 @@ def _status_of(exc: CommqError) -> int:
 async def _commq_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CommqError)
     status = _status_of(exc)
-    if isinstance(exc, InvalidJobError) and exc.field:
-        return problem(status, f"{exc.field}: {exc}", field=exc.field)
+    field = exc.field if isinstance(exc, InvalidJobError) else None
     if isinstance(exc, InvalidCursorError):
-        return problem(status, f"cursor: {exc}", field="cursor")
+        field = "cursor"
+    if field:
+        # The same shape as a 422 from request validation: one list to read either way.
+        errors = [{"field": field, "message": str(exc)}]
+        return problem(status, f"{field}: {exc}", field=field, errors=errors)
     return problem(status, str(exc))
 
 
