@@ -53,6 +53,14 @@ def sqlite_url(tmp_path: Path, _sqlite_template: Path) -> str:
     return f"sqlite:///{path}"
 
 
+@pytest.fixture
+async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
+    """An engine over ``sqlite_url``, disposed after the test."""
+    built = make_engine(sqlite_url)
+    yield built
+    await built.dispose()
+
+
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """The URL of a reachable PostgreSQL server's admin database (skips or fails if none)."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from commq.adapters.senders import SendGridSender, SmtpSender
-from commq.adapters.store import LocalWakeup, SqlJobStore, make_engine
+from commq.adapters.store import LocalWakeup, SqlJobStore
 from commq.adapters.store.held_jobs import SqlHeldJobStore
 from commq.adapters.store.sql_provider_store import SqlProviderStore
 from commq.adapters.store.tables import audit_events
@@ -28,24 +28,13 @@ from commq.application.ports import Sender
 from commq.domain.circuit import CircuitPolicy
 from commq.domain.jobs import Channel, ErrorType, Job, JobStatus, NewJob
 from commq.domain.retry import RetryPolicy
+from commq.entrypoints.bootstrap import SystemClock
 from fakes import FakeSendGrid
 
 if TYPE_CHECKING:
     from conftest import SmtpPeer
 
 FROM = "Commq <noreply@commq.test>"
-
-
-class Clock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-@pytest.fixture
-async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    built = make_engine(sqlite_url)
-    yield built
-    await built.dispose()
 
 
 @pytest.fixture
@@ -66,7 +55,7 @@ def _worker(engine: AsyncEngine, sender: Sender) -> Dispatcher:
         store=SqlJobStore(engine),
         senders={Channel.EMAIL: [sender]},
         wakeup=LocalWakeup(),
-        clock=Clock(),
+        clock=SystemClock(),
         policy=RetryPolicy(timedelta(0), timedelta(0)),
         settings=DispatchSettings(poll_interval=0.02, reclaim_interval=0.05, concurrency=1),
         worker_id="worker-1",

@@ -6,22 +6,15 @@ from sqlalchemy import text
 
 from commq.adapters.store import SqlKeyStore
 from commq.application.keys import KEY_CACHE_SECONDS, KeyService
+from fakes.clocks import ManualClock
 
 from .conftest import Api
 
 Q = "/communication-queue"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 async def test_a_removed_key_is_refused_once_the_cache_bound_has_passed(api: Api) -> None:
-    clock = Clock()
+    clock = ManualClock(0.0)
     api.container.keys = KeyService(SqlKeyStore(api.container.engine), clock=clock)
     headers = api.as_("acme_support")
     assert (await api.client.get(f"{Q}/stats", headers=headers)).status_code == 200

@@ -9,6 +9,7 @@ from commq.application.keys import KEY_CACHE_SECONDS, KeyService, split_key
 from commq.application.ports import StoredKey
 from commq.domain.audit import AuditEntry, Principal
 from commq.domain.permissions import Role
+from fakes.clocks import ManualClock
 
 
 class MemoryKeys:
@@ -29,26 +30,18 @@ class MemoryKeys:
         return len(self.keys)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture
 def store() -> MemoryKeys:
     return MemoryKeys()
 
 
 @pytest.fixture
-def clock() -> Clock:
-    return Clock()
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-def service(store: MemoryKeys, clock: Clock) -> KeyService:
+def service(store: MemoryKeys, clock: ManualClock) -> KeyService:
     return KeyService(store, clock=clock)
 
 
@@ -58,7 +51,7 @@ def _other_secret(key: str) -> str:
 
 
 async def test_a_verified_key_is_not_read_again_within_the_bound(
-    service: KeyService, store: MemoryKeys, clock: Clock
+    service: KeyService, store: MemoryKeys, clock: ManualClock
 ) -> None:
     stored, plain = await service.create("shop", Role.PRODUCER, "acme")
     expected = Principal(stored.id, "shop", Role.PRODUCER, "acme")
@@ -72,7 +65,7 @@ async def test_a_verified_key_is_not_read_again_within_the_bound(
 
 
 async def test_a_removed_key_stops_working_once_the_bound_has_passed(
-    service: KeyService, store: MemoryKeys, clock: Clock
+    service: KeyService, store: MemoryKeys, clock: ManualClock
 ) -> None:
     stored, plain = await service.create("shop", Role.PRODUCER, "acme")
     assert await service.authenticate(plain) is not None
@@ -118,7 +111,9 @@ async def test_malformed_and_unknown_keys_are_refused_and_not_remembered(
     assert store.lookups == 2
 
 
-async def test_a_zero_bound_reads_the_store_every_time(store: MemoryKeys, clock: Clock) -> None:
+async def test_a_zero_bound_reads_the_store_every_time(
+    store: MemoryKeys, clock: ManualClock
+) -> None:
     service = KeyService(store, cache_seconds=0, clock=clock)
     _, plain = await service.create("shop", Role.PRODUCER, "acme")
     for _ in range(3):

@@ -2,44 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from commq.adapters.store import SqlKeyStore, make_engine
+from commq.adapters.store import SqlKeyStore
 from commq.adapters.store.tables import audit_events
 from commq.application.keys import KEY_CACHE_SECONDS, KeyService
 from commq.domain.audit import Principal
 from commq.domain.errors import KeyNotFoundError, LastAdminKeyError
 from commq.domain.permissions import Role
+from fakes.clocks import ManualClock
 
 OPERATOR = Principal("cli", "commq cli", Role.ADMIN, None)
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock()
 
 
 @pytest.fixture
-async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    engine = make_engine(sqlite_url)
-    yield engine
-    await engine.dispose()
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def service(engine: AsyncEngine, clock: Clock) -> KeyService:
+def service(engine: AsyncEngine, clock: ManualClock) -> KeyService:
     return KeyService(SqlKeyStore(engine), clock=clock)
 
 
@@ -102,7 +86,7 @@ async def test_the_last_admin_platform_key_is_revoked_only_when_forced(
 
 
 async def test_a_revoked_key_stops_at_once_where_it_was_revoked_and_within_the_bound_elsewhere(
-    engine: AsyncEngine, clock: Clock
+    engine: AsyncEngine, clock: ManualClock
 ) -> None:
     here = KeyService(SqlKeyStore(engine), clock=clock)
     elsewhere = KeyService(SqlKeyStore(engine), clock=clock)  # another API process

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
 
@@ -11,7 +10,6 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from commq.adapters.store import make_engine
 from commq.adapters.store.sql_operations_store import SqlOperationsStore
 from commq.application.retention import Retention
 from commq.entrypoints import maintenance
@@ -38,13 +36,6 @@ async def _add_old(engine: AsyncEngine, count: int, status: str = "completed") -
 async def _left(engine: AsyncEngine) -> int:
     async with engine.connect() as conn:
         return int((await conn.execute(text("SELECT count(*) FROM jobs"))).scalar_one())
-
-
-@pytest.fixture
-async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    built = make_engine(sqlite_url)
-    yield built
-    await built.dispose()
 
 
 async def test_prune_works_in_batches_and_reports_progress(engine: AsyncEngine) -> None:

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable, Sequence
+from datetime import timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from commq.adapters.store import LocalWakeup, SqlJobStore, make_engine
+from commq.adapters.store import LocalWakeup, SqlJobStore
 from commq.application.dispatcher import Dispatcher, DispatchSettings
 from commq.application.failover import Guards
 from commq.application.ports import ClaimedJobs, WorkerResult
 from commq.domain.jobs import Channel, Job, JobStatus, NewJob
 from commq.domain.outcomes import SendOutcome, SendResult
 from commq.domain.retry import RetryPolicy
+from commq.entrypoints.bootstrap import SystemClock
 
 
 class ScriptedSender:
@@ -41,18 +41,6 @@ class ScriptedSender:
         return None
 
 
-class Clock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-@pytest.fixture
-async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    built = make_engine(sqlite_url)
-    yield built
-    await built.dispose()
-
-
 def _dispatcher(
     store: SqlJobStore, sender: ScriptedSender, guards: Guards | None = None, **settings: object
 ) -> Dispatcher:
@@ -62,7 +50,7 @@ def _dispatcher(
         store=store,
         senders={channel: sender for channel in Channel},
         wakeup=LocalWakeup(),
-        clock=Clock(),
+        clock=SystemClock(),
         policy=RetryPolicy(timedelta(0), timedelta(0)),
         settings=DispatchSettings(**options),  # type: ignore[arg-type]
         worker_id="test-worker",

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from commq.adapters.store import LocalWakeup, SqlJobStore, make_engine
+from commq.adapters.store import LocalWakeup, SqlJobStore
 from commq.adapters.store.held_jobs import SqlHeldJobStore
 from commq.adapters.store.sql_provider_store import SqlProviderStore
 from commq.adapters.store.sql_suppression_store import SqlSuppressionStore
@@ -26,6 +26,7 @@ from commq.domain.outcomes import Blame, SendOutcome, SendResult
 from commq.domain.ratelimit import RateLimit
 from commq.domain.retry import RetryPolicy
 from commq.domain.suppression import Suppression, SuppressionReason
+from commq.entrypoints.bootstrap import SystemClock
 
 DOWN = SendResult(SendOutcome.TRANSIENT, "", error="503 Service Unavailable", blame=Blame.PROVIDER)
 
@@ -55,18 +56,6 @@ class Provider:
         return None
 
 
-class Clock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
-@pytest.fixture
-async def engine(sqlite_url: str) -> AsyncIterator[AsyncEngine]:
-    built = make_engine(sqlite_url)
-    yield built
-    await built.dispose()
-
-
 def _worker(
     engine: AsyncEngine,
     *providers: Sender,
@@ -88,7 +77,7 @@ def _worker(
         store=SqlJobStore(engine),
         senders={channel: list(providers)},
         wakeup=LocalWakeup(),
-        clock=Clock(),
+        clock=SystemClock(),
         policy=RetryPolicy(timedelta(0), timedelta(0)),
         settings=DispatchSettings(poll_interval=0.02, reclaim_interval=0.05, concurrency=1),
         worker_id="worker-1",
