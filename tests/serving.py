@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import subprocess
 import sys
 import time
 
@@ -10,6 +11,11 @@ import httpx
 
 #: The CLI as `commq` runs it, from this interpreter.
 CLI = [sys.executable, "-m", "commq.entrypoints.cli"]
+
+
+def commq(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """Run the CLI with ``args`` in ``env`` and wait for it (a minute at most)."""
+    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
 
 
 def free_port() -> int:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -13,16 +11,7 @@ import pytest
 
 from commq.entrypoints.api.app import create_app
 from commq.entrypoints.settings import load_settings
-
-
-def commq(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "commq.entrypoints.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+from serving import commq
 
 
 @pytest.fixture

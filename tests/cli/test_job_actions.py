@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import subprocess
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,21 +15,7 @@ from commq.entrypoints.bootstrap import Container, build
 from commq.entrypoints.cli.console import CLI_ACTOR
 from commq.entrypoints.settings import load_settings
 from contract.support import failed, finish, new_job, succeeded
-from serving import CLI
-
-
-def commq(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
-
-
-@pytest.fixture
-def env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("COMMQ_")}
-    return {
-        **environ,
-        "COMMQ_DATABASE_URL": database_url,
-        "COMMQ_OUTBOX_DIR": str(tmp_path / "outbox"),
-    }
+from serving import commq
 
 
 def with_container(env: dict[str, str], use: Callable[[Container], Awaitable[Any]]) -> Any:

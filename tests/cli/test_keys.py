@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
-import subprocess
-from pathlib import Path
 
 import httpx
 import pytest
@@ -19,21 +16,7 @@ from commq.entrypoints.api.app import create_app
 from commq.entrypoints.bootstrap import build
 from commq.entrypoints.cli.console import CLI_ACTOR
 from commq.entrypoints.settings import load_settings
-from serving import CLI
-
-
-def commq(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], env=env, capture_output=True, text=True, timeout=60)
-
-
-@pytest.fixture
-def env(database_url: str, tmp_path: Path) -> dict[str, str]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("COMMQ_")}
-    return {
-        **environ,
-        "COMMQ_DATABASE_URL": database_url,
-        "COMMQ_OUTBOX_DIR": str(tmp_path / "outbox"),
-    }
+from serving import commq
 
 
 def create(env: dict[str, str], role: str, name: str, business: str | None = None) -> str:
