@@ -35,12 +35,6 @@ from .processes import (
 
 
 @pytest.fixture
-def receiver() -> Iterator[FakeReceiver]:
-    with FakeReceiver() as started:
-        yield started
-
-
-@pytest.fixture
 def queue(database_url: str) -> Iterator[Queue]:
     reader = Queue(database_url)
     yield reader

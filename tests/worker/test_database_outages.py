@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -44,12 +44,6 @@ from .processes import (
     wait_for,
     worker_env,
 )
-
-
-@pytest.fixture
-def receiver() -> Iterator[FakeReceiver]:
-    with FakeReceiver() as started:
-        yield started
 
 
 def _terminate_backends(url: str) -> int:
