@@ -39,7 +39,7 @@ async def stored(job_store: SqlJobStore) -> list[Job]:
     for i, error in enumerate(["Mailbox FULL", "550 unknown user", "100% bounced"]):
         await enqueue(job_store, recipient=f"fail{i}@example.com", communication_id="c-f")
         await finish(job_store, await claim_one(job_store), failed(error))
-    await enqueue(job_store, recipient="retry@example.com")
+    await enqueue(job_store, recipient="Retry@Example.COM")
     await finish(job_store, await claim_one(job_store), retry_later("Timeout", timedelta(hours=1)))
     cancelled = await enqueue(job_store, channel=Channel.SMS, recipient="+15550001")
     await job_store.apply_action(cancelled.id, Action.CANCEL, audit("job.cancel"))
@@ -104,6 +104,14 @@ _FILTERS: list[tuple[JobFilter, Callable[[Job], bool]]] = [
     (JobFilter(error_type=ErrorType.TRANSIENT), lambda j: j.error_type is ErrorType.TRANSIENT),
     (JobFilter(communication_id="c-1"), lambda j: j.communication_id == "c-1"),
     (JobFilter(recipient="r0@example.com"), lambda j: j.recipient == "r0@example.com"),
+    # An e-mail address matches in any case of its ASCII letters; other channels exactly
+    # (the webhook job whose recipient is "r0@example.com" is not an e-mail).
+    (
+        JobFilter(recipient="R0@Example.com"),
+        lambda j: j.channel is Channel.EMAIL and j.recipient == "r0@example.com",
+    ),
+    (JobFilter(recipient="retry@example.com"), lambda j: j.recipient == "Retry@Example.COM"),
+    (JobFilter(recipient="+15550001"), lambda j: j.recipient == "+15550001"),
     (JobFilter(q="full"), lambda j: j.last_error == "Mailbox FULL"),
     (JobFilter(q="%"), lambda j: j.last_error == "100% bounced"),
     (JobFilter(q="_"), lambda j: False),

@@ -17,14 +17,24 @@ from enum import Enum
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Integer, Text, and_, bindparam, func, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Integer,
+    Text,
+    and_,
+    bindparam,
+    func,
+    literal_column,
+    or_,
+    tuple_,
+)
 
 from commq.adapters.store.driver_calls import DriverStatement
 from commq.adapters.store.engine import Dialect
 from commq.adapters.store.rows import job_reader
-from commq.adapters.store.tables import jobs, sql_status
+from commq.adapters.store.tables import ascii_lower, jobs, sql_status
 from commq.domain.errors import InvalidCursorError
-from commq.domain.jobs import Job, JobStatus
+from commq.domain.jobs import Channel, Job, JobStatus
 from commq.domain.listing import JobFilter, ListOrder
 
 _c = jobs.c
@@ -82,8 +92,8 @@ _EQUAL: dict[str, ColumnElement[Any]] = {
     "provider": _c.provider,
     "error_type": _c.error_type,
     "communication_id": _c.communication_id,
-    "recipient": _c.recipient,
 }
+_LOWER_ASCII = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _LIMIT = "page_limit"
 
 
@@ -100,6 +110,11 @@ def filter_values(where: JobFilter) -> dict[str, Any]:
         for name in _EQUAL
         if getattr(where, name) is not None
     }
+    if where.recipient is not None:
+        values[_param("recipient")] = where.recipient
+        # E-mail addresses are matched as the suppression list keys them: ASCII letters
+        # in any case (Ana@Example.com is ana@example.com); numbers and URLs exactly.
+        values[_param("recipient_lower")] = where.recipient.translate(_LOWER_ASCII)
     if where.q:
         # What icontains(q, autoescape=True) matches: q anywhere, its % _ / taken as text.
         escaped = where.q.replace("/", "//").replace("%", "/%").replace("_", "/_")
@@ -119,7 +134,7 @@ class _Shape:
 
     @classmethod
     def of(cls, where: JobFilter) -> _Shape:
-        names = (*_EQUAL, "created_from", "created_to")
+        names = (*_EQUAL, "recipient", "created_from", "created_to")
         fields = {n for n in names if getattr(where, n) is not None}
         if where.q:  # an empty search matches everything: no condition
             fields.add("q")
@@ -136,6 +151,11 @@ def _conditions(
     ]
     if shape.status is not None:
         conditions.append(_c.status == sql_status(shape.status))  # partial indexes need it
+    if "recipient" in shape.fields:
+        exact = _c.recipient == bound(_param("recipient"), _c.recipient.type)
+        lowered = ascii_lower(_c.recipient) == bound(_param("recipient_lower"), Text())
+        email = _c.channel == literal_column(f"'{Channel.EMAIL.value}'", Text())
+        conditions.append(or_(exact, and_(email, lowered)))
     if "q" in shape.fields:
         pattern = func.lower(bound(_param("q"), Text()))
         conditions.append(func.lower(_c.last_error).like(pattern, escape="/"))

@@ -135,6 +135,25 @@ def _sqlite_after(element: db_after, compiler: SQLCompiler, **kw: Any) -> str:
     return _SQLITE_NOW.format(f", printf('%+.6f seconds', {seconds})")
 
 
+class ascii_lower(FunctionElement[str]):
+    """Text with only its ASCII letters lower-cased, alike on both databases: SQLite's
+    lower() is ASCII-only, PostgreSQL's follows the locale unless asked for "C"."""
+
+    type = Text()
+    inherit_cache = True
+    name = "ascii_lower"
+
+
+@compiles(ascii_lower)
+def _pg_ascii_lower(element: ascii_lower, compiler: SQLCompiler, **kw: Any) -> str:
+    return f'lower({compiler.process(element.clauses, **kw)} COLLATE "C")'
+
+
+@compiles(ascii_lower, "sqlite")
+def _sqlite_ascii_lower(element: ascii_lower, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"lower({compiler.process(element.clauses, **kw)})"
+
+
 def sql_status(status: JobStatus | AttemptOutcome) -> ColumnElement[str]:
     """A status as an SQL literal: partial indexes are only used for literal predicates."""
     return literal_column(f"'{status.value}'", String())

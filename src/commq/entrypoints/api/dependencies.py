@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from commq.domain.jobs import Channel, ErrorType, JobStatus
 from commq.domain.listing import MAX_PAGE_SIZE, JobFilter
 from commq.entrypoints.api.field_types import (
+    RECIPIENT_FILTER,
     BusinessIdText,
     FilterText100,
     FilterText200,
@@ -56,7 +57,7 @@ async def job_filter(
     provider: Annotated[FilterText100 | None, Query()] = None,
     error_type: Annotated[ErrorType | None, Query(alias="errorType")] = None,
     communication_id: Annotated[FilterText200 | None, Query(alias="communicationId")] = None,
-    recipient: Annotated[FilterText2048 | None, Query()] = None,
+    recipient: Annotated[FilterText2048 | None, Query(description=RECIPIENT_FILTER)] = None,
     q: Annotated[FilterText200 | None, Query(description="text in lastError")] = None,
     created_from: Annotated[UtcDateTime | None, Query(alias="createdFrom")] = None,
     created_to: Annotated[UtcDateTime | None, Query(alias="createdTo")] = None,

@@ -29,6 +29,10 @@ FilterText64 = Annotated[str, StringConstraints(max_length=64), AfterValidator(_
 FilterText100 = Annotated[str, StringConstraints(max_length=100), AfterValidator(_says_something)]
 FilterText200 = Annotated[str, StringConstraints(max_length=200), AfterValidator(_says_something)]
 FilterText2048 = Annotated[str, StringConstraints(max_length=2048), AfterValidator(_says_something)]
+RECIPIENT_FILTER = (
+    "an e-mail address matches whatever the case of its ASCII letters (as the"
+    " suppression list compares them); a phone number or URL matches exactly"
+)
 
 
 #: A business id: at most 200 characters, none of them surrounding spaces, which would

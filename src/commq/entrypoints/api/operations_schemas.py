@@ -14,6 +14,7 @@ from commq.domain.jobs import Channel, ErrorType
 from commq.domain.listing import JobFilter
 from commq.domain.operations import MAX_BULK_IDS, BulkRequest
 from commq.entrypoints.api.field_types import (
+    RECIPIENT_FILTER,
     BusinessIdText,
     FilterText100,
     FilterText200,
@@ -38,7 +39,7 @@ class BulkIn(_In):
     provider: FilterText100 | None = None
     error_type: ErrorType | None = None
     communication_id: FilterText200 | None = None
-    recipient: FilterText2048 | None = None
+    recipient: FilterText2048 | None = Field(default=None, description=RECIPIENT_FILTER)
     q: FilterText200 | None = Field(default=None, description="text in lastError")
     created_from: UtcDateTime | None = None
     created_to: UtcDateTime | None = None
