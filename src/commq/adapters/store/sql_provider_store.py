@@ -28,7 +28,13 @@ from sqlalchemy.sql.functions import FunctionElement
 
 from commq.adapters.store.driver_calls import DriverStatement, fetch_each
 from commq.adapters.store.engine import Dialect, Transactions
-from commq.adapters.store.tables import audit_events, circuits, db_now, provider_rates
+from commq.adapters.store.tables import (
+    audit_events,
+    circuits,
+    compiled_per_dialect,
+    db_now,
+    provider_rates,
+)
 from commq.application.ports import CircuitChange, CircuitReading, SlotGrant
 from commq.domain.circuit import ANY_BUSINESS, Circuit, CircuitState, transition_action
 from commq.domain.jobs import new_job_id
@@ -68,14 +74,7 @@ class greatest(FunctionElement[float]):
     name = "greatest"
 
 
-@compiles(greatest)
-def _pg_greatest(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"GREATEST({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(greatest, "sqlite")
-def _sqlite_greatest(element: greatest, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"MAX({compiler.process(element.clauses, **kw)})"
+compiled_per_dialect(greatest, "GREATEST({})", "MAX({})")
 
 
 class SqlProviderStore:

@@ -11,6 +11,7 @@ Payloads are stored as JSON text exactly as given (key order kept), not jsonb.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -135,6 +136,20 @@ def _sqlite_after(element: db_after, compiler: SQLCompiler, **kw: Any) -> str:
     return _SQLITE_NOW.format(f", printf('%+.6f seconds', {seconds})")
 
 
+def compiled_per_dialect(element: type[FunctionElement[Any]], postgresql: str, sqlite: str) -> None:
+    """Compile ``element``'s arguments into ``postgresql`` or ``sqlite``, each a template
+    whose ``{}`` takes them (comma-separated)."""
+
+    def compile_to(template: str) -> Callable[..., str]:
+        def compiled(element: FunctionElement[Any], compiler: SQLCompiler, **kw: Any) -> str:
+            return template.format(compiler.process(element.clauses, **kw))
+
+        return compiled
+
+    compiles(element)(compile_to(postgresql))
+    compiles(element, "sqlite")(compile_to(sqlite))
+
+
 class ascii_lower(FunctionElement[str]):
     """Text with only its ASCII letters lower-cased, alike on both databases: SQLite's
     lower() is ASCII-only, PostgreSQL's follows the locale unless asked for "C"."""
@@ -144,14 +159,7 @@ class ascii_lower(FunctionElement[str]):
     name = "ascii_lower"
 
 
-@compiles(ascii_lower)
-def _pg_ascii_lower(element: ascii_lower, compiler: SQLCompiler, **kw: Any) -> str:
-    return f'lower({compiler.process(element.clauses, **kw)} COLLATE "C")'
-
-
-@compiles(ascii_lower, "sqlite")
-def _sqlite_ascii_lower(element: ascii_lower, compiler: SQLCompiler, **kw: Any) -> str:
-    return f"lower({compiler.process(element.clauses, **kw)})"
+compiled_per_dialect(ascii_lower, 'lower({} COLLATE "C")', "lower({})")
 
 
 def sql_status(status: JobStatus | AttemptOutcome) -> ColumnElement[str]:
