@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import subprocess
+import asyncio
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 _HOLD = """
 import sqlite3, sys, time
@@ -17,21 +17,24 @@ conn.execute("COMMIT")
 """
 
 
-@contextmanager
-def write_lock_held(path: str, seconds: float) -> Iterator[None]:
+@asynccontextmanager
+async def write_lock_held(path: str, seconds: float) -> AsyncIterator[None]:
     """A process takes ``path``'s write lock (BEGIN IMMEDIATE) and keeps it ``seconds``:
-    the block starts once it holds the lock, and ends once the process has let it go."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", _HOLD, path, str(seconds)], stdout=subprocess.PIPE
+    the block starts once it holds the lock, and ends once the process has let it go.
+
+    Waiting for it never blocks the event loop: a worker in the same loop may be holding
+    the lock just then, and could not let it go while the loop waited (the holder gave up
+    after its 10 s, and the worker's leases ran out meanwhile).
+    """
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", _HOLD, path, str(seconds), stdout=asyncio.subprocess.PIPE
     )
     try:
         assert holder.stdout is not None
-        assert holder.stdout.readline() == b"locked\n"
+        assert await asyncio.wait_for(holder.stdout.readline(), 30) == b"locked\n"
         yield
-        holder.wait(timeout=seconds + 15)
+        await asyncio.wait_for(holder.wait(), seconds + 15)
     finally:
-        if holder.poll() is None:
+        if holder.returncode is None:
             holder.kill()
-            holder.wait()
-        if holder.stdout is not None:
-            holder.stdout.close()
+            await holder.wait()

@@ -93,7 +93,7 @@ async def test_an_enqueue_while_sqlite_is_locked_past_the_busy_timeout_is_503_th
     monkeypatch.setattr(store_engine, "_SQLITE_PRAGMAS", (*pragmas, "PRAGMA busy_timeout=100"))
     async with running(base_settings(sqlite_url, tmp_path)) as api:
         assert (await _post(api, "before")).status_code == 201
-        with write_lock_held(str(make_url(sqlite_url).database), 1.0):
+        async with write_lock_held(str(make_url(sqlite_url).database), 1.0):
             during = await _post(api, "during")
         again = await _post(api, "during")
     assert (during.status_code, during.headers.get("retry-after")) == (503, "2"), during.text

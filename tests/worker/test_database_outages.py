@@ -269,7 +269,7 @@ async def test_sqlites_write_lock_held_by_another_process_delays_sends_and_repea
     running = asyncio.create_task(dispatcher.run())
     try:
         await _until(lambda: sum(sender.sent.values()) >= 10)
-        with write_lock_held(str(make_url(sqlite_url).database), 1.5):
+        async with write_lock_held(str(make_url(sqlite_url).database), 1.5):
             await _until(lambda: sum(sender.sent.values()) >= 80)
             await _until_settled(store, 80)
     finally:
