@@ -87,9 +87,9 @@ def test_a_database_refusing_connections_shorter_than_a_lease_costs_no_message_t
     postgres_url: str, tmp_path: Path, receiver: FakeReceiver
 ) -> None:
     # The worker reaches PostgreSQL through a proxy that the test takes down for two
-    # seconds (connections cut, new ones refused), as a restart does. The lease (6 s)
-    # outlasts the outage, so every result must be kept and written afterwards, and no
-    # message may go out twice.
+    # seconds (connections cut, new ones refused), as a restart does. The lease (10 s)
+    # outlasts the outage, with room for reconnecting on a slow, busy machine, so every
+    # result must be kept and written afterwards, and no message may go out twice.
     server = make_url(postgres_url)
     receiver.set_mode(Slow(0.1))
     ids = enqueue_webhooks(postgres_url, receiver.url, 100)
@@ -97,7 +97,7 @@ def test_a_database_refusing_connections_shorter_than_a_lease_costs_no_message_t
     log = tmp_path / "worker.log"
     with TcpProxy(server.host or "127.0.0.1", server.port or 5432) as proxy:
         proxied = server.set(port=proxy.port).render_as_string(hide_password=False)
-        env = worker_env(proxied, tmp_path, LEASE_SECONDS="6", CONCURRENCY="10")
+        env = worker_env(proxied, tmp_path, LEASE_SECONDS="10", CONCURRENCY="10")
         worker = start_worker(env, log)
         try:
             wait_for(lambda: len(receiver.requests) >= 30, "the worker to be under way")
