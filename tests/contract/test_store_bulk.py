@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -19,6 +19,7 @@ from commq.domain.operations import CHUNK_SIZE
 from commq.domain.outcomes import SendResult
 from commq.domain.retry import RetryPolicy
 from commq.domain.transitions import Action
+from commq.entrypoints.bootstrap import SystemClock
 
 from .operations_support import insert_jobs, scalar
 from .support import (
@@ -153,11 +154,6 @@ class _QuickSender:
         return None
 
 
-class _Clock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
 async def test_a_bulk_retry_of_100000_jobs_finishes_while_a_worker_keeps_sending(
     job_store: SqlJobStore, store_engine: AsyncEngine
 ) -> None:
@@ -171,7 +167,7 @@ async def test_a_bulk_retry_of_100000_jobs_finishes_while_a_worker_keeps_sending
         store=job_store,
         senders={channel: sender for channel in Channel},
         wakeup=LocalWakeup(),
-        clock=_Clock(),
+        clock=SystemClock(),
         policy=RetryPolicy(timedelta(0), timedelta(0)),
         settings=DispatchSettings(concurrency=4, batch_size=4, poll_interval=0.02),
         worker_id="busy-worker",

@@ -15,7 +15,7 @@ import asyncio
 import time
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 import psycopg
@@ -28,6 +28,7 @@ from commq.application.dispatcher import Dispatcher, DispatchSettings
 from commq.domain.jobs import Channel, Job, NewJob
 from commq.domain.outcomes import SendResult
 from commq.domain.retry import RetryPolicy
+from commq.entrypoints.bootstrap import SystemClock
 from commq.entrypoints.reliability import build_guards
 from commq.entrypoints.settings import Settings
 from fakes.modes import Slow
@@ -189,7 +190,7 @@ async def test_a_database_gone_mid_send_costs_no_second_send_and_no_attempt_of_t
             store=store,
             senders={Channel.SMS: [sender]},
             wakeup=LocalWakeup(),
-            clock=_Clock(),
+            clock=SystemClock(),
             policy=RetryPolicy(timedelta(0), timedelta(0)),
             settings=DispatchSettings(
                 concurrency=1, batch_size=1, lease=timedelta(seconds=3), poll_interval=0.05
@@ -236,11 +237,6 @@ class CountingSender:
         return None
 
 
-class _Clock:
-    def now(self) -> datetime:
-        return datetime.now(UTC)
-
-
 async def test_sqlites_write_lock_held_by_another_process_delays_sends_and_repeats_none(
     sqlite_url: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -259,7 +255,7 @@ async def test_sqlites_write_lock_held_by_another_process_delays_sends_and_repea
         store=store,
         senders={channel: sender for channel in Channel},
         wakeup=LocalWakeup(),
-        clock=_Clock(),
+        clock=SystemClock(),
         policy=RetryPolicy(timedelta(0), timedelta(0)),
         settings=DispatchSettings(
             concurrency=8, batch_size=8, lease=timedelta(seconds=5), poll_interval=0.05
