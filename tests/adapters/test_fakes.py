@@ -59,7 +59,7 @@ def test_stopping_ends_a_hang_at_once() -> None:
     started = time.monotonic()
     fake.stop()
 
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5  # Hang lasts 60 s; a busy machine needs room
     [request] = fake.requests
     assert request.status is None
     assert fake.errors == []

@@ -323,7 +323,7 @@ async def test_no_answer_after_the_request_was_sent_is_ambiguous(
     result = await sender.send(make_job())
     await sender.close()
 
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 5  # Hang lasts 60 s; a busy machine needs room
     assert (result.outcome, result.blame) == (SendOutcome.AMBIGUOUS, Blame.PROVIDER)
     assert result.error is not None
     assert "timed out after the request was sent" in result.error

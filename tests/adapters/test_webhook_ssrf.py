@@ -215,7 +215,7 @@ async def test_headers_dripping_slower_than_the_timeout_are_cut_off(
     elapsed = time.monotonic() - started
     await sender.close()
 
-    assert elapsed < 0.9
+    assert elapsed < 5  # the drip would take 10 s or more; a busy machine needs room
     assert result.outcome is SendOutcome.AMBIGUOUS
     assert result.error is not None
     assert "timed out after the request was sent" in result.error
@@ -234,7 +234,7 @@ async def test_an_error_body_dripping_slower_than_the_timeout_is_cut_off(
     await sender.close()
 
     # The status line came in time, so the answer is classified by it.
-    assert elapsed < 0.9
+    assert elapsed < 5  # the drip would take 10 s or more; a busy machine needs room
     assert result.outcome is SendOutcome.TRANSIENT
     assert result.error is not None
     assert result.error.startswith("HTTP 503: slow")

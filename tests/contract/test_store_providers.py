@@ -27,22 +27,26 @@ def store(store_engine: AsyncEngine) -> SqlProviderStore:
 async def test_the_first_reservation_starts_now_and_the_next_follows_it(
     store: SqlProviderStore,
 ) -> None:
-    first = await store.reserve_slots("sendgrid", TENTH, 3, HORIZON)
-    second = await store.reserve_slots("sendgrid", TENTH, 2, HORIZON)
-    assert (first.count, second.count) == (3, 2)
+    second, horizon = timedelta(seconds=1), timedelta(seconds=10)
+    first = await store.reserve_slots("sendgrid", second, 3, horizon)
+    then = await store.reserve_slots("sendgrid", second, 2, horizon)
+    assert (first.count, then.count) == (3, 2)
     assert abs(first.first_at - first.now) < 0.05
-    # Three slots a tenth apart were taken: the next is the fourth.
-    assert second.first_at == pytest.approx(first.first_at + 0.3)
+    # Three slots a second apart were taken: the next is the fourth, 3 s on (seconds,
+    # not tenths, so a busy machine's pause between the calls cannot pass them).
+    assert then.first_at == pytest.approx(first.first_at + 3)
 
 
 async def test_a_reservation_beyond_the_horizon_is_refused_with_the_wait(
     store: SqlProviderStore,
 ) -> None:
-    await store.reserve_slots("twilio", TENTH, 15, HORIZON)  # 1.5 s of slots
-    refused = await store.reserve_slots("twilio", TENTH, 1, HORIZON)
+    second, horizon = timedelta(seconds=1), timedelta(seconds=10)
+    await store.reserve_slots("twilio", second, 15, horizon)  # 15 s of slots
+    refused = await store.reserve_slots("twilio", second, 1, horizon)
     assert refused.count == 0
-    # The first free slot is 1.5 s away: a reservation fits again in ~0.5 s.
-    assert 0.3 < refused.first_at - refused.now <= 0.5
+    # The first free slot is 15 s away: a reservation fits again in 5 s, less the
+    # time between the two calls (seconds leave room for a busy machine).
+    assert 3 < refused.first_at - refused.now <= 5
 
 
 async def test_providers_have_slots_of_their_own(store: SqlProviderStore) -> None:
@@ -66,13 +70,14 @@ async def test_concurrent_reservations_never_share_a_slot(store_engine: AsyncEng
 
 
 async def test_a_pause_delays_every_slot_until_it_ends(store: SqlProviderStore) -> None:
-    await store.pause_provider("sendgrid", timedelta(seconds=0.6))
-    await store.pause_provider("sendgrid", timedelta(seconds=0.1))  # a shorter pause does not win
+    # A minute's pause: the checks below hold however slowly a busy machine runs them.
+    await store.pause_provider("sendgrid", timedelta(seconds=60))
+    await store.pause_provider("sendgrid", timedelta(seconds=10))  # a shorter pause does not win
     paused = await store.paused_providers()
     assert set(paused) == {"sendgrid"}
-    assert timedelta(milliseconds=450) < paused["sendgrid"] <= timedelta(milliseconds=600)
-    grant = await store.reserve_slots("sendgrid", TENTH, 1, HORIZON)
-    assert grant.count == 1 and grant.first_at - grant.now > 0.45
+    assert timedelta(seconds=50) < paused["sendgrid"] <= timedelta(seconds=60)
+    grant = await store.reserve_slots("sendgrid", TENTH, 1, timedelta(minutes=2))
+    assert grant.count == 1 and 50 < grant.first_at - grant.now <= 60
 
 
 async def test_circuits_open_after_the_threshold_and_audit_each_change(

@@ -136,8 +136,9 @@ async def test_a_sender_that_raises_does_not_kill_the_worker_nor_send_again(
 async def test_leases_are_extended_while_a_slow_send_runs(engine: AsyncEngine) -> None:
     store = SqlJobStore(engine)
     [job_id] = await _enqueue(store)
-    sender = ScriptedSender(delay=0.6)
-    dispatcher = _dispatcher(store, sender, lease=timedelta(seconds=0.15))
+    # The send takes three leases; the lease leaves room for a busy machine's stalls.
+    sender = ScriptedSender(delay=1.5)
+    dispatcher = _dispatcher(store, sender, lease=timedelta(seconds=0.5))
     await dispatcher.run(until_idle=True)
     history = (await store.history([job_id]))[job_id]
     assert [a.outcome.value for a in history] == ["succeeded"]
@@ -542,10 +543,10 @@ async def test_a_pass_keeps_the_leases_of_its_slow_sends_alive(engine: AsyncEngi
     store = SqlJobStore(engine)
     [job_id] = await _enqueue(store)
     sender = GatedSender()
-    dispatcher = _dispatcher(store, sender, lease=timedelta(seconds=0.2))
+    dispatcher = _dispatcher(store, sender, lease=timedelta(seconds=0.5))
     drained = asyncio.create_task(dispatcher.drain())
     await _until(lambda: sender.started == [job_id])
-    await asyncio.sleep(0.8)  # four leases
+    await asyncio.sleep(2.0)  # four leases
 
     # Before: a process-now pass never extended its leases; any worker's reclaimer took
     # the job back while it was being sent, and another worker sent it again.
