@@ -190,7 +190,8 @@ async def test_stop_lets_in_flight_sends_finish_within_the_grace(engine: AsyncEn
     sender = ScriptedSender(delay=0.2)
     dispatcher = _dispatcher(store, sender, grace=5.0)
     task = asyncio.create_task(dispatcher.run())
-    await asyncio.sleep(0.1)
+    # Stop once all five are claimed (a slow machine may have sent them already).
+    await _until(lambda: dispatcher.in_flight == 5 or len(sender.sent) == 5)
     dispatcher.stop()
     await asyncio.wait_for(task, 2)
     assert sorted(sender.sent) == sorted(ids)

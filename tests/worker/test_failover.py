@@ -147,11 +147,13 @@ async def test_while_every_provider_is_down_jobs_wait_without_using_attempts(
 async def test_after_the_cooldown_one_probe_closes_the_circuit(engine: AsyncEngine) -> None:
     ids = await _enqueue(engine, 4)
     sendgrid = Provider("sendgrid", DOWN)
-    await _worker(engine, sendgrid, threshold=1, cooldown=0.3).run(until_idle=True)
+    # A second's cool-down: long enough that a busy machine's stall in the first run
+    # cannot let a probe through before it goes idle.
+    await _worker(engine, sendgrid, threshold=1, cooldown=1.0).run(until_idle=True)
     assert len(sendgrid.sent) == 1
     sendgrid.answer = None  # the provider is back
-    await asyncio.sleep(0.35)
-    await _worker(engine, sendgrid, threshold=1, cooldown=0.3).run(until_idle=True)
+    await asyncio.sleep(1.1)
+    await _worker(engine, sendgrid, threshold=1, cooldown=1.0).run(until_idle=True)
     assert sorted(set(sendgrid.sent)) == sorted(ids)
     assert await _audit_actions(engine) == ["circuit.open", "circuit.half_open", "circuit.close"]
     for job_id in ids:
@@ -162,9 +164,9 @@ async def test_after_the_cooldown_one_probe_closes_the_circuit(engine: AsyncEngi
 async def test_a_failed_probe_opens_the_circuit_again(engine: AsyncEngine) -> None:
     await _enqueue(engine, 3)
     sendgrid = Provider("sendgrid", DOWN)
-    await _worker(engine, sendgrid, threshold=1, cooldown=0.2).run(until_idle=True)
-    await asyncio.sleep(0.25)
-    await _worker(engine, sendgrid, threshold=1, cooldown=0.2).run(until_idle=True)
+    await _worker(engine, sendgrid, threshold=1, cooldown=1.0).run(until_idle=True)
+    await asyncio.sleep(1.1)
+    await _worker(engine, sendgrid, threshold=1, cooldown=1.0).run(until_idle=True)
     assert len(sendgrid.sent) == 2  # the first failure and one probe
     assert await _audit_actions(engine) == ["circuit.open", "circuit.half_open", "circuit.open"]
 
