@@ -89,3 +89,23 @@ def test_a_provider_without_its_settings_is_one_line_naming_the_variable(
         "error: provider sendgrid: provider sendgrid needs COMMQ_SENDGRID_API_KEY"
     )
     assert "Traceback" not in done.stderr and "╭" not in done.stderr
+
+
+def test_help_and_refused_options_load_none_of_the_database_libraries() -> None:
+    # They answer before anything runs, so they should not wait ~2 s for SQLAlchemy,
+    # Alembic, the drivers and httpx to load (each command loads them when it runs).
+    probe = (
+        "import sys\n"
+        "from commq.entrypoints.cli import app\n"
+        "for args in (['--help'], ['keys', '--help'], ['enqueue', '--channel', 'fax']):\n"
+        "    try:\n"
+        "        app(args, standalone_mode=False)\n"
+        "    except Exception:\n"
+        "        pass\n"
+        "heavy = ('sqlalchemy', 'alembic', 'psycopg', 'aiosqlite', 'httpx', 'fastapi')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [CLI[0], "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert done.stdout.splitlines()[-1] == "[]", done.stdout

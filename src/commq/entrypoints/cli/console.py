@@ -1,17 +1,25 @@
-"""What every command shares: its settings, who it acts as, and how it fails."""
+"""What every command shares: its settings, who it acts as, how it fails, its database.
+
+The services and the database load on first use: bootstrap brings in SQLAlchemy,
+Alembic, the drivers and httpx (about 2 s on a 2-core machine), which `commq --help`,
+a mistyped option or a refused argument never need.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from typing import TYPE_CHECKING
 
 import typer
 
 from commq.domain.audit import Principal
 from commq.domain.errors import CommqError
 from commq.domain.permissions import Role
-from commq.entrypoints.bootstrap import Container, build
 from commq.entrypoints.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from commq.entrypoints.bootstrap import Container
 
 #: Who the CLI acts as: whoever can run it already holds the database.
 CLI_ACTOR = Principal("cli", "commq cli", Role.ADMIN, None)
@@ -41,8 +49,33 @@ def note(line: str) -> None:
 @asynccontextmanager
 async def services(settings: Settings) -> AsyncIterator[Container]:
     """The wired services for one command, closed when it is done."""
+    from commq.entrypoints.bootstrap import build
+
     container = await build(settings)
     try:
         yield container
     finally:
         await container.close()
+
+
+@contextmanager
+def usable_database(database_url: str, *, existing: bool = False) -> Iterator[None]:
+    """database_errors.usable_database: one line, exit 1, for a database it cannot use."""
+    from commq.entrypoints import database_errors
+
+    with database_errors.usable_database(database_url, existing=existing):
+        yield
+
+
+def check_schema(database_url: str) -> None:
+    """Raise SchemaMismatchError unless the database is at the newest schema."""
+    from commq.adapters import store
+
+    store.check_schema(database_url)
+
+
+def apply_migrations(database_url: str) -> None:
+    """Bring the database to the newest schema (commq.adapters.store.migrate)."""
+    from commq.adapters import store
+
+    store.migrate(database_url)

@@ -9,14 +9,19 @@ from typing import Annotated, Any
 
 import typer
 
-from commq.adapters.store import check_schema
-from commq.adapters.store import migrate as apply_migrations
 from commq.application.ports import Enqueued
 from commq.domain.errors import CommqError, JobNotFoundError
 from commq.domain.jobs import Channel, Job, NewJob
 from commq.domain.transitions import Action
-from commq.entrypoints.cli.console import CLI_ACTOR, fail, read_settings, services
-from commq.entrypoints.database_errors import usable_database
+from commq.entrypoints.cli.console import (
+    CLI_ACTOR,
+    apply_migrations,
+    check_schema,
+    fail,
+    read_settings,
+    services,
+    usable_database,
+)
 from commq.entrypoints.settings import Settings
 
 

@@ -9,14 +9,20 @@ from typing import Annotated, Any
 
 import typer
 
-from commq.adapters.store import check_schema
-from commq.adapters.store import migrate as apply_migrations
 from commq.application.keys import KEY_CACHE_SECONDS, split_key
 from commq.application.ports import StoredKey
 from commq.domain.errors import CommqError, LastAdminKeyError
 from commq.domain.permissions import Role
-from commq.entrypoints.cli.console import CLI_ACTOR, fail, note, read_settings, services
-from commq.entrypoints.database_errors import usable_database
+from commq.entrypoints.cli.console import (
+    CLI_ACTOR,
+    apply_migrations,
+    check_schema,
+    fail,
+    note,
+    read_settings,
+    services,
+    usable_database,
+)
 from commq.entrypoints.settings import Settings
 
 app = typer.Typer(help="Manage API keys.", no_args_is_help=True)

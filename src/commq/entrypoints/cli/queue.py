@@ -9,10 +9,16 @@ from typing import Annotated
 
 import typer
 
-from commq.adapters.store import check_schema
 from commq.domain.jobs import QueueStats
-from commq.entrypoints.cli.console import CLI_ACTOR, fail, note, read_settings, services
-from commq.entrypoints.database_errors import usable_database
+from commq.entrypoints.cli.console import (
+    CLI_ACTOR,
+    check_schema,
+    fail,
+    note,
+    read_settings,
+    services,
+    usable_database,
+)
 from commq.entrypoints.settings import Settings
 
 _STATUSES = ("pending", "processing", "failed", "completed", "cancelled")

@@ -8,11 +8,17 @@ from typing import Annotated
 
 import typer
 
-from commq.adapters.store import migrate as apply_migrations
 from commq.domain.errors import CommqError
 from commq.domain.permissions import Role
-from commq.entrypoints.cli.console import CLI_ACTOR, fail, note, read_settings, services
-from commq.entrypoints.database_errors import shown_url, usable_database
+from commq.entrypoints.cli.console import (
+    CLI_ACTOR,
+    apply_migrations,
+    fail,
+    note,
+    read_settings,
+    services,
+    usable_database,
+)
 from commq.entrypoints.migration_steps import migration_steps
 from commq.entrypoints.runtime import settle_garbage_collector
 from commq.entrypoints.settings import Settings
@@ -22,6 +28,8 @@ _LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 
 def migrate() -> None:
     """Apply database migrations (under an advisory lock on PostgreSQL)."""
+    from commq.entrypoints.database_errors import shown_url
+
     settings = read_settings()
     with usable_database(settings.database_url), migration_steps(note) as applied:
         apply_migrations(settings.database_url)
