@@ -13,11 +13,12 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
 from sqlalchemy import text
 
 from commq.adapters.store import SqlJobStore, check_schema, make_engine, migrate
 from commq.adapters.store.engine import make_sync_engine
-from commq.adapters.store.migrate import MIGRATIONS
+from commq.adapters.store.migrate import HEAD_REVISION, MIGRATIONS
 from commq.adapters.store.tables import metadata
 from commq.domain.errors import SchemaMismatchError
 
@@ -49,6 +50,13 @@ def test_processes_migrating_at_once_take_turns(empty_database_url: str) -> None
         _, stderr = run.communicate(timeout=60)
         assert run.returncode == 0, stderr.decode()
     check_schema(empty_database_url)
+
+
+def test_the_schema_check_expects_the_newest_migration() -> None:
+    # check_schema compares with HEAD_REVISION, not Alembic's scripts (not loaded to check).
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_heads() == [HEAD_REVISION]
 
 
 def test_a_database_at_another_revision_is_refused(database_url: str) -> None:
