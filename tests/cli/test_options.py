@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import os
 import subprocess
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 
+from commq.adapters.store.migrate import HEAD_REVISION
 from serving import CLI, free_port
 
 
@@ -109,3 +111,10 @@ def test_help_and_refused_options_load_none_of_the_database_libraries() -> None:
         [CLI[0], "-c", probe], capture_output=True, text=True, timeout=60, check=True
     )
     assert done.stdout.splitlines()[-1] == "[]", done.stdout
+
+
+def test_version_names_the_release_and_the_database_schema_it_works_on(tmp_path: Path) -> None:
+    done = commq("--version", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"commq {version('commq')} (database schema {HEAD_REVISION})\n"
+    assert not (tmp_path / "commq.db").exists()  # a question, not a first start

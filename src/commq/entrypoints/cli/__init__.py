@@ -6,12 +6,40 @@ contract names (``serve``, ``worker``, ``migrate``, ``keys create``, ...).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from commq.entrypoints.cli import jobs, keys, queue, serving
 from commq.entrypoints.settings import SettingsError
 
 app = typer.Typer(help="commq: a durable communication queue.", no_args_is_help=True)
+
+
+def _print_version(wanted: bool) -> None:
+    if not wanted:
+        return
+    from importlib.metadata import version
+
+    from commq.adapters.store.migrate import HEAD_REVISION
+
+    # The schema too: what `commq migrate` brings a database to, and what workers expect.
+    typer.echo(f"commq {version('commq')} (database schema {HEAD_REVISION})")
+    raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """commq: a durable communication queue."""
+
+
 app.command()(serving.migrate)
 app.command()(serving.serve)
 app.command()(serving.worker)
