@@ -24,6 +24,12 @@ from commq.domain.jobs import (
 from commq.domain.transitions import Action
 
 _JOB_FIELDS = tuple(field.name for field in fields(Job))
+# Each field's slot, set directly. A frozen dataclass's __init__ sets its fields one
+# object.__setattr__ at a time: for Job's 25, 4.4 us, twice what filling the slots
+# takes, and the claim builds a Job per claimed row. Job has no __post_init__ to skip.
+_JOB_FILLS: tuple[Callable[[Job, Any], None], ...] = tuple(
+    getattr(Job, name).__set__ for name in _JOB_FIELDS
+)
 # Plain lookups, where calling the enum is slower: the claim path turns hundreds of
 # rows a second into Jobs. NULL stays None without a lookup.
 _ENUM_READS: dict[str, Callable[[Any], Any]] = {
@@ -48,16 +54,20 @@ def job_reader(
     job is built in two thirds of the time.
     """
     at = {name: i for i, name in enumerate(names)}
-    plan = tuple((at[name], _ENUM_READS.get(name) or readers.get(at[name])) for name in _JOB_FIELDS)
+    plan = tuple(
+        (at[name], _ENUM_READS.get(name) or readers.get(at[name]), fill)
+        for name, fill in zip(_JOB_FIELDS, _JOB_FILLS, strict=True)
+    )
+    new = object.__new__
 
     def read(row: Sequence[Any]) -> Job:
-        values = []
-        for i, convert in plan:
+        job = new(Job)
+        for i, convert, fill in plan:
             value = row[i]
             if convert is not None and value is not None:
                 value = convert(value)
-            values.append(value)
-        return Job(*values)
+            fill(job, value)
+        return job
 
     return read
 
