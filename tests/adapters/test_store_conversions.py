@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from commq.adapters.store.rows import job_from_row, job_reader
+from commq.adapters.store.rows import job_from_row, job_of, job_reader
 from commq.adapters.store.tables import utc_from_text, utc_text
 from commq.domain.jobs import Channel, Job, JobStatus
 
@@ -97,3 +97,12 @@ def test_the_claims_reader_builds_the_job_the_mapping_reader_builds() -> None:
     assert all(hasattr(job, field.name) for field in fields(Job))
     with pytest.raises(FrozenInstanceError):
         job.priority = 1  # type: ignore[misc]
+
+
+def test_job_of_is_the_job_its_values_construct() -> None:
+    job = job_reader(tuple(_row()), {})(tuple(_row().values()))
+    values = [getattr(job, field.name) for field in fields(Job)]
+
+    assert job_of(values) == Job(*values)
+    with pytest.raises(ValueError):
+        job_of(values[:-1])  # one value short: refused, not a Job with a field unset

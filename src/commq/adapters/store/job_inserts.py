@@ -42,6 +42,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from commq.adapters import fast_json
 from commq.adapters.store.driver_calls import fetch_all_postgresql, fetch_all_sqlite, refused
 from commq.adapters.store.engine import Transactions
+from commq.adapters.store.rows import job_of
 from commq.adapters.store.tables import UtcDateTime, db_now
 from commq.adapters.store.wakeup import CHANNEL
 from commq.application.group_commit import GroupCommit
@@ -146,21 +147,36 @@ class FreshJob:
     def stored(self, row: Sequence[Any], times: _Times) -> Job:
         """The Job as a read of the row would give it, from the ``_RETURNED`` values."""
         job = self.job
-        return Job(
-            id=self.id,
-            business_id=job.business_id,
-            channel=job.channel,
-            recipient=job.recipient,
-            payload=self.payload_read,
-            status=JobStatus.PENDING,
-            priority=job.priority,
-            attempts=0,
-            max_attempts=job.max_attempts,
-            run_at=times.read(row[1]),
-            created_at=times.read(row[2]),
-            updated_at=times.read(row[3]),
-            communication_id=job.communication_id,
-            idempotency_key=job.idempotency_key,
+        # In Job's field order (a batch builds a thousand: job_of skips the frozen
+        # __init__); the enqueue contract tests compare the result with a read of the row.
+        return job_of(
+            (
+                self.id,
+                job.business_id,
+                job.channel,
+                job.recipient,
+                self.payload_read,
+                JobStatus.PENDING,
+                job.priority,
+                0,  # attempts
+                job.max_attempts,
+                times.read(row[1]),  # run_at
+                times.read(row[2]),  # created_at
+                times.read(row[3]),  # updated_at
+                job.communication_id,
+                None,  # last_error
+                None,  # error_type
+                None,  # provider
+                None,  # provider_message_id
+                None,  # delivery_status
+                job.idempotency_key,
+                None,  # started_at
+                None,  # completed_at
+                None,  # failed_at
+                None,  # cancelled_at
+                None,  # lease_token
+                None,  # lease_expires_at
+            )
         )
 
 

@@ -72,6 +72,15 @@ def job_reader(
     return read
 
 
+def job_of(values: Sequence[Any]) -> Job:
+    """``Job(*values)``, its slots filled directly (see _JOB_FILLS): one value per field,
+    in Job's field order."""
+    job = object.__new__(Job)
+    for fill, value in zip(_JOB_FILLS, values, strict=True):
+        fill(job, value)
+    return job
+
+
 def job_from_row(row: Mapping[str, Any]) -> Job:
     """The domain Job of a ``jobs`` row (every column but ``seq`` and ``worker_id``)."""
     values = []
