@@ -1,7 +1,9 @@
-"""Small measurements behind docs/benchmarks.md's "What changed" (PostgreSQL).
+"""Small measurements behind docs/benchmarks.md's "What changed".
 
     python -m bench.micro claim-plan   # the claim's picking query, planner's plan vs pinned
     python -m bench.micro checkout     # one statement: pooled checkout vs standing connection
+    python -m bench.micro claim-read   # SQLite: turning a claim's 100 rows into Jobs
+    python -m bench.micro job-build    # one Job: its dataclass __init__ vs rows.job_of
 
 ``claim-plan`` fills a fresh database with 20,000 due jobs (never analyzed, as a
 fresh or freshly refilled queue table is) and times the picking query of a claim
@@ -10,16 +12,23 @@ plans it from the missing statistics, and with sorting switched off as
 ``commq_due_ids()`` (migration 0005) runs it. ``checkout`` times ``SELECT 1``
 through ``Transactions.read_one`` (the standing connection) and through a pooled
 autocommit checkout, back to back and with 20 ms pauses between statements.
+``claim-read`` claims 100 of 200 due jobs on SQLite with the worker's statement and
+times ``DriverClaim.claimed`` (the rows read into Jobs, in claim order) over them.
+``job-build`` times building one Job of 25 fields both ways (``timeit``, best of 5).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import sqlite3
 import statistics
 import time
+import timeit
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from dataclasses import fields
+from datetime import timedelta
 
 import psycopg
 from sqlalchemy import text
@@ -28,7 +37,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from bench import commq_scenarios as cq
 from bench.databases import database
 from commq.adapters.store import make_engine
+from commq.adapters.store.claims import claim_on_driver
 from commq.adapters.store.engine import Transactions
+from commq.adapters.store.rows import job_of
+from commq.domain.jobs import Job
+
+_JOB_NAMES = [field.name for field in fields(Job)]
 
 _PICK = (
     "SELECT id FROM jobs WHERE status = 'pending' AND run_at <= statement_timestamp()"
@@ -89,12 +103,45 @@ def checkout() -> None:
         asyncio.run(_checkout(url))
 
 
+def claim_read() -> None:
+    """Print the microseconds per job of reading a claim's rows into Jobs."""
+    claim, params = claim_on_driver("sqlite", "micro", 100, timedelta(seconds=60), None, ())
+    with database("sqlite", "micro") as url:
+        cq.prepare(url)
+        asyncio.run(cq.fill_backlog(url, 200))
+        with sqlite3.connect(url.split("///", 1)[1]) as conn:
+            rows = conn.execute(claim.statement.text, claim.statement.bound(params)).fetchall()
+    rounds = 300
+    for _ in range(3):
+        started = time.perf_counter()
+        for _ in range(rounds):
+            claim.claimed(rows)
+        per_job = (time.perf_counter() - started) / rounds / len(rows) * 1e6
+        print(f"claim of {len(rows)}: {per_job:.2f} us a job to read")
+
+
+def job_build() -> None:
+    """Print the microseconds one Job takes through its __init__ and through job_of."""
+    values: list[object] = list(_JOB_NAMES)  # any values do: neither way checks them
+    for label, build in (
+        ("Job(*values)", lambda: Job(*values)),
+        ("job_of", lambda: job_of(values)),
+    ):
+        best = min(timeit.repeat(build, number=100_000, repeat=5)) / 100_000 * 1e6
+        print(f"{label:12}: {best:.2f} us a Job")
+
+
 def main() -> None:
     """Entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("what", choices=["claim-plan", "checkout"])
-    args = parser.parse_args()
-    claim_plan() if args.what == "claim-plan" else checkout()
+    whats = {
+        "claim-plan": claim_plan,
+        "checkout": checkout,
+        "claim-read": claim_read,
+        "job-build": job_build,
+    }
+    parser.add_argument("what", choices=list(whats))
+    whats[parser.parse_args().what]()
 
 
 if __name__ == "__main__":

@@ -117,6 +117,7 @@ def test_every_bench_module_imports() -> None:
         "drain_io",
         "insert_costs",
         "retry_chunk",
+        "drain_threads",
     ):
         importlib.import_module(f"bench.{name}")
 
