@@ -106,3 +106,8 @@ def test_job_of_is_the_job_its_values_construct() -> None:
     assert job_of(values) == Job(*values)
     with pytest.raises(ValueError):
         job_of(values[:-1])  # one value short: refused, not a Job with a field unset
+
+
+def test_a_naive_time_is_refused_rather_than_taken_as_local_time() -> None:
+    with pytest.raises(ValueError, match="naive datetime"):
+        utc_text(datetime(2026, 11, 28, 10, 0))

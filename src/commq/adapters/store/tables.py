@@ -57,11 +57,9 @@ class UtcDateTime(TypeDecorator[datetime]):
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError(f"naive datetime {value!r}: commq stores aware UTC times")
         if dialect.name == "sqlite":
             return utc_text(value)
-        return value.astimezone(UTC)
+        return _aware(value).astimezone(UTC)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -79,7 +77,14 @@ class UtcDateTime(TypeDecorator[datetime]):
 def utc_text(value: datetime) -> str:
     """An aware datetime as SQLite's fixed-width UTC text ``YYYY-MM-DD HH:MM:SS.ffffff``."""
     # In UTC, isoformat() ends in exactly "+00:00".
-    return value.astimezone(UTC).isoformat(" ", "microseconds")[:-6]
+    return _aware(value).astimezone(UTC).isoformat(" ", "microseconds")[:-6]
+
+
+def _aware(value: datetime) -> datetime:
+    # A naive time would be taken as this machine's local time: refused instead.
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: commq stores aware UTC times")
+    return value
 
 
 def utc_from_text(value: str) -> datetime:
