@@ -25,8 +25,9 @@ from commq.domain.transitions import Action
 
 _JOB_FIELDS = tuple(field.name for field in fields(Job))
 # Each field's slot, set directly. A frozen dataclass's __init__ sets its fields one
-# object.__setattr__ at a time: for Job's 25, 4.4 us, twice what filling the slots
-# takes, and the claim builds a Job per claimed row. Job has no __post_init__ to skip.
+# object.__setattr__ at a time: for Job's 25, 1.5-2.3 times what filling the slots
+# takes (bench.micro job-build), and the claim builds a Job per claimed row. Job has
+# no __post_init__ to skip.
 _JOB_FILLS: tuple[Callable[[Job, Any], None], ...] = tuple(
     getattr(Job, name).__set__ for name in _JOB_FIELDS
 )
