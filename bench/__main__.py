@@ -22,18 +22,36 @@ def _load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
+def python_speed(steps: int = 10_000_000) -> str:
+    """How long a plain Python loop of ``steps`` additions takes here, now.
+
+    The CPU model alone does not tell this machine's speed: machines reported alike ran
+    this loop in 0.26 to 1.66 s, and one machine moved between 0.80 and 1.20 s within a
+    session (docs/benchmarks.md, "The machine"). Printed at the start and at the end of a
+    run, it dates the run's absolute figures.
+    """
+    started = time.perf_counter()
+    total = 0
+    for i in range(steps):
+        total += i
+    return f"a {steps:,}-step Python loop {time.perf_counter() - started:.2f} s"
+
+
 def machine() -> str:
     """One line about where this ran."""
     cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
     cpu = next((x.split(":", 1)[1].strip() for x in cpuinfo if x.startswith("model name")), "?")
     return (
         f"{cpu}, {len(os.sched_getaffinity(0))} cores, PostgreSQL {server_version()}, "
-        f"Python {platform.python_version()}, load average {_load()}"
+        f"Python {platform.python_version()}, load average {_load()}, {python_speed()}"
     )
 
 
 def _print_report(results: Results, name: str, seconds: float, out: Path) -> None:
-    print(f"\ncommq benchmark ({name}), {seconds:.0f} s, load average at the end {_load()}")
+    print(
+        f"\ncommq benchmark ({name}), {seconds:.0f} s, load average at the end {_load()},"
+        f" {python_speed()}"
+    )
     print(table(results))
     print("\nRatios (same run):")
     print("\n".join(ratio_lines(results)) or "  (none measured)")

@@ -140,3 +140,11 @@ def test_the_committed_results_file_is_a_full_run_in_the_issues_names() -> None:
     assert len(keys) == len(records)
     assert {r.scenario for r in records} == set(SCENARIOS)
     assert {r.backend for r in records} == set(BACKENDS)
+
+
+def test_the_machine_line_dates_the_run_with_the_python_loop_speed() -> None:
+    import re
+
+    from bench.__main__ import python_speed
+
+    assert re.fullmatch(r"a 10,000-step Python loop \d+\.\d\d s", python_speed(10_000))
