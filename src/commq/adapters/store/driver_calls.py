@@ -95,20 +95,11 @@ class DriverStatement:
             return await fetch_all_sqlite(conn, self.text, self.bound(params), write_lock)
         return await fetch_all_postgresql(conn, self.text, self.bound(params))
 
-    async def mappings(
-        self,
-        conn: AsyncConnection,
-        params: dict[str, Any],
-        write_lock: AbstractAsyncContextManager[Any] | None = None,
-    ) -> list[dict[str, Any]]:
-        """Run it; each row as {column name: value read as SQLAlchemy reads it}.
+    def read(self, rows: list[Any]) -> list[dict[str, Any]]:
+        """Rows of this statement as dicts, {column name: value read as SQLAlchemy reads it}.
 
         NULL stays None without a call: commq's column types all read it so.
         """
-        return self.read(await self.rows(conn, params, write_lock))
-
-    def read(self, rows: list[Any]) -> list[dict[str, Any]]:
-        """Rows of this statement as ``mappings`` gives them."""
         names = self.names
         return [dict(zip(names, values, strict=True)) for values in self.values(rows)]
 

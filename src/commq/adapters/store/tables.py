@@ -87,15 +87,15 @@ def _aware(value: datetime) -> datetime:
     return value
 
 
+_UTC_TEXT_WIDTH = len("YYYY-MM-DD HH:MM:SS.ffffff")
+
+
 def utc_from_text(value: str) -> datetime:
     """The aware UTC datetime of SQLite's UTC text (or of any ISO 8601 text without an offset)."""
     if len(value) == _UTC_TEXT_WIDTH:
         return datetime.fromisoformat(value + "+00:00")
     # Shorter text (a date alone parsed with "+00:00" appended comes back naive).
     return datetime.fromisoformat(value).replace(tzinfo=UTC)
-
-
-_UTC_TEXT_WIDTH = len("YYYY-MM-DD HH:MM:SS.ffffff")
 
 
 class JsonText(TypeDecorator[Any]):
