@@ -26,6 +26,7 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
+from commq.adapters.store.inline_sqlite import InlineWriter
 from commq.adapters.store.standing_connection import StandingConnection, closed_by_server
 
 Dialect = Literal["sqlite", "postgresql"]
@@ -87,6 +88,7 @@ def make_engine(database_url: str) -> AsyncEngine:
         engine = create_async_engine(url)
         _take_over_sqlite_transactions(engine.sync_engine, default_begin="BEGIN")
         _keep_a_standing_connection(engine)
+        _keep_an_inline_writer(engine)
         return engine
     # The pool holds a worker's claim, result and guard connections and a server's
     # concurrent requests without opening and closing overflow connections per burst.
@@ -147,6 +149,12 @@ def _keep_a_standing_connection(engine: AsyncEngine) -> None:
     event.listen(engine.sync_engine, "engine_disposed", lambda _engine: standing.close())
 
 
+def _keep_an_inline_writer(engine: AsyncEngine) -> None:
+    args, kwargs = engine.dialect.create_connect_args(engine.url)
+    inline = _INLINE[engine.sync_engine] = InlineWriter(engine.dialect, args, kwargs)
+    event.listen(engine.sync_engine, "engine_disposed", lambda _engine: inline.close())
+
+
 def make_sync_engine(database_url: str) -> Engine:
     """A sync engine for Alembic; on SQLite its transactions (DDL included) are IMMEDIATE."""
     url = driver_url(database_url, sync=True)
@@ -177,6 +185,9 @@ def _take_over_sqlite_transactions(engine: Engine, default_begin: str) -> None:
 # One standing connection per engine made by make_engine.
 _STANDING: weakref.WeakKeyDictionary[Engine, StandingConnection] = weakref.WeakKeyDictionary()
 
+# One inline writer per SQLite engine made by make_engine.
+_INLINE: weakref.WeakKeyDictionary[Engine, InlineWriter] = weakref.WeakKeyDictionary()
+
 # One write lock per SQLite engine, shared by every store built on that engine.
 _WRITE_LOCKS: weakref.WeakKeyDictionary[Engine, asyncio.Lock] = weakref.WeakKeyDictionary()
 
@@ -191,6 +202,8 @@ class Transactions:
         self._autocommit = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._lock: asyncio.Lock | None = None
         self._standing = _STANDING.get(engine.sync_engine)
+        #: SQLite: runs a lone statement on the event loop's thread (inline_sqlite.py).
+        self.inline: InlineWriter | None = _INLINE.get(engine.sync_engine)
         if self.dialect == "sqlite":
             self._writer = engine.execution_options(**{_BEGIN_OPTION: "BEGIN IMMEDIATE"})
             self._lock = _WRITE_LOCKS.setdefault(engine.sync_engine, asyncio.Lock())

@@ -13,7 +13,8 @@ statement itself does:
   to its thread, under the process's write lock. Through SQLAlchemy's adapter a
   statement is four calls to that thread and BEGIN, COMMIT and the pool's reset add
   five more; under load each call also waits its turn on the event loop while the
-  write lock is held.
+  write lock is held. A lone job's INSERT skips even that one trip: it runs on the
+  event loop's thread (inline_sqlite.py) unless another process is writing.
 
 One statement is atomic on both, so a batch is still stored all or nothing. Only
 what the database decides comes back (``run_at``, ``created_at``, ``updated_at`` of
@@ -263,14 +264,25 @@ async def _insert(tx: Transactions, fresh: Sequence[FreshJob]) -> dict[str, Job]
         rows = [f.given(dialect) for f in fresh]
     except ValueError as error:  # a naive run_at
         raise refused(error) from error
-    async with tx.on_driver() as conn:  # the statement commits on its own
-        if tx.dialect == "postgresql":
-            returned = await _insert_postgresql(conn, rows)
-        else:
-            returned = await _insert_sqlite(conn, rows, tx.write_lock())
+    returned = await _insert_inline(tx, rows) if len(rows) == 1 else None
+    if returned is None:
+        async with tx.on_driver() as conn:  # the statement commits on its own
+            if tx.dialect == "postgresql":
+                returned = await _insert_postgresql(conn, rows)
+            else:
+                returned = await _insert_sqlite(conn, rows, tx.write_lock())
     by_id = {f.id: f for f in fresh}
     times = _Times(dialect)
     return {row[0]: by_id[row[0]].stored(row, times) for row in returned}
+
+
+async def _insert_inline(tx: Transactions, rows: list[tuple[Any, ...]]) -> list[Any] | None:
+    """SQLite: a lone job's INSERT on the event loop's thread (inline_sqlite.py); None when
+    that cannot be (PostgreSQL, or another process holds the write lock)."""
+    if tx.inline is None:
+        return None
+    async with tx.write_lock():
+        return tx.inline.rows(_sqlite_insert(1), rows[0])
 
 
 async def _insert_postgresql(conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> list[Any]:
