@@ -117,9 +117,13 @@ def postgresql_statement() -> None:
 
 @contextmanager
 def _answered_at_once(backend: str) -> Iterator[None]:
-    """The store's INSERT answers at once, as the database would (times as it reads them)."""
-    name = "_insert_sqlite" if backend == "sqlite" else "_insert_postgresql"
-    real = getattr(job_inserts, name)
+    """The store's INSERT answers at once, as the database would (times as it reads them).
+
+    On SQLite a lone job's INSERT runs on the event loop's thread (``_insert_inline``),
+    a batch's through aiosqlite (``_insert_sqlite``): both answer at once.
+    """
+    names = ["_insert_sqlite", "_insert_inline"] if backend == "sqlite" else ["_insert_postgresql"]
+    real = {name: getattr(job_inserts, name) for name in names}
     now: Any = datetime.now(UTC)
     if backend == "sqlite":
         now = now.replace(tzinfo=None).isoformat(" ", "microseconds")
@@ -127,11 +131,13 @@ def _answered_at_once(backend: str) -> Iterator[None]:
     async def answer(_conn: Any, rows: list[tuple[Any, ...]], *_lock: Any) -> list[Any]:
         return [(row[0], now, now, now) for row in rows]
 
-    setattr(job_inserts, name, answer)
+    for name in names:
+        setattr(job_inserts, name, answer)
     try:
         yield
     finally:
-        setattr(job_inserts, name, real)
+        for name, function in real.items():
+            setattr(job_inserts, name, function)
 
 
 async def _enqueues(url: str, backend: str) -> None:
