@@ -151,7 +151,8 @@ def _keep_a_standing_connection(engine: AsyncEngine) -> None:
 
 def _keep_an_inline_writer(engine: AsyncEngine) -> None:
     args, kwargs = engine.dialect.create_connect_args(engine.url)
-    inline = _INLINE[engine.sync_engine] = InlineWriter(engine.dialect, args, kwargs)
+    inline = InlineWriter(engine.dialect, args, kwargs, _SQLITE_PRAGMAS)
+    _INLINE[engine.sync_engine] = inline
     event.listen(engine.sync_engine, "engine_disposed", lambda _engine: inline.close())
 
 

@@ -1,7 +1,7 @@
 """A lone SQLite write run on the event loop's own thread.
 
 A statement sent through aiosqlite is two thread wake-ups, to its thread and
-back: ``SELECT 1`` takes 80-110 us that way against 1-4 us in the calling thread
+back: ``SELECT 1`` takes 65-110 us that way against 1-4 us in the calling thread
 (``python -m bench.insert_costs sqlite`` on the project's 2-core VM), out of a
 one-job enqueue's 700-1,000. That trip buys overlap: the event loop goes on with
 other requests while the statement and its fsync run. A lone write (a one-job
@@ -26,21 +26,24 @@ from typing import Any
 from sqlalchemy.engine import Dialect
 from sqlalchemy.exc import DBAPIError
 
-#: PRAGMAs of the engine's connections that this one repeats (no busy_timeout: it never waits).
-PRAGMAS = ("PRAGMA journal_mode=WAL", "PRAGMA synchronous=FULL", "PRAGMA foreign_keys=ON")
-
 
 class InlineWriter:
     """One sqlite3 connection to the engine's database, for statements that commit on their own.
 
-    Opened at first use, with the arguments the engine's driver connects with.
+    Opened at first use, with the arguments the engine's driver connects with and
+    the engine's ``pragmas`` (its busy timeout left out: this connection never waits).
     Callers hold the process's write lock (``Transactions.write_lock()``).
     """
 
     def __init__(
-        self, dialect: Dialect, connect_args: Sequence[Any], connect_kwargs: dict[str, Any]
+        self,
+        dialect: Dialect,
+        connect_args: Sequence[Any],
+        connect_kwargs: dict[str, Any],
+        pragmas: Sequence[str],
     ) -> None:
         self._dialect = dialect
+        self._pragmas = tuple(p for p in pragmas if "busy_timeout" not in p)
         self._args = tuple(connect_args)
         # isolation_level None: no implicit BEGIN, each statement commits on its own.
         # check_same_thread off: the engine may be disposed of from another thread.
@@ -69,7 +72,7 @@ class InlineWriter:
     def _open(self) -> sqlite3.Connection:
         conn = sqlite3.connect(*self._args, **self._kwargs)
         try:
-            for pragma in PRAGMAS:
+            for pragma in self._pragmas:
                 conn.execute(pragma)
         except BaseException:
             conn.close()
