@@ -31,6 +31,7 @@ from bench import raw
 from bench.databases import database
 from bench.workload import ADMIN, new_job, settings_for
 from commq.adapters.store import job_inserts, migrate
+from commq.adapters.store.inline_sqlite import InlineWriter
 from commq.domain.jobs import new_job_id
 from commq.entrypoints.bootstrap import build
 
@@ -119,11 +120,11 @@ def postgresql_statement() -> None:
 def _answered_at_once(backend: str) -> Iterator[None]:
     """The store's INSERT answers at once, as the database would (times as it reads them).
 
-    On SQLite a lone job's INSERT runs on the event loop's thread (``_insert_inline``),
+    On SQLite a lone job's INSERT runs on the event loop's thread (``InlineWriter.rows``),
     a batch's through aiosqlite (``_insert_sqlite``): both answer at once.
     """
-    names = ["_insert_sqlite", "_insert_inline"] if backend == "sqlite" else ["_insert_postgresql"]
-    real = {name: getattr(job_inserts, name) for name in names}
+    name = "_insert_sqlite" if backend == "sqlite" else "_insert_postgresql"
+    real, real_inline = getattr(job_inserts, name), InlineWriter.rows
     now: Any = datetime.now(UTC)
     if backend == "sqlite":
         now = now.replace(tzinfo=None).isoformat(" ", "microseconds")
@@ -131,13 +132,16 @@ def _answered_at_once(backend: str) -> Iterator[None]:
     async def answer(_conn: Any, rows: list[tuple[Any, ...]], *_lock: Any) -> list[Any]:
         return [(row[0], now, now, now) for row in rows]
 
-    for name in names:
-        setattr(job_inserts, name, answer)
+    def answer_inline(_writer: Any, _statement: str, row: tuple[Any, ...]) -> list[Any]:
+        return [(row[0], now, now, now)]
+
+    setattr(job_inserts, name, answer)
+    InlineWriter.rows = answer_inline  # type: ignore[method-assign]
     try:
         yield
     finally:
-        for name, function in real.items():
-            setattr(job_inserts, name, function)
+        setattr(job_inserts, name, real)
+        InlineWriter.rows = real_inline  # type: ignore[method-assign]
 
 
 async def _enqueues(url: str, backend: str) -> None:

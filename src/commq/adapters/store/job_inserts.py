@@ -264,8 +264,11 @@ async def _insert(tx: Transactions, fresh: Sequence[FreshJob]) -> dict[str, Job]
         rows = [f.given(dialect) for f in fresh]
     except ValueError as error:  # a naive run_at
         raise refused(error) from error
-    returned = await _insert_inline(tx, rows) if len(rows) == 1 else None
-    if returned is None:
+    returned = None
+    if len(rows) == 1 and tx.inline is not None:  # SQLite (inline_sqlite.py)
+        async with tx.write_lock():
+            returned = tx.inline.rows(_sqlite_insert(1), rows[0])
+    if returned is None:  # PostgreSQL, a batch, or another process holds SQLite's lock
         async with tx.on_driver() as conn:  # the statement commits on its own
             if tx.dialect == "postgresql":
                 returned = await _insert_postgresql(conn, rows)
@@ -274,15 +277,6 @@ async def _insert(tx: Transactions, fresh: Sequence[FreshJob]) -> dict[str, Job]
     by_id = {f.id: f for f in fresh}
     times = _Times(dialect)
     return {row[0]: by_id[row[0]].stored(row, times) for row in returned}
-
-
-async def _insert_inline(tx: Transactions, rows: list[tuple[Any, ...]]) -> list[Any] | None:
-    """SQLite: a lone job's INSERT on the event loop's thread (inline_sqlite.py); None when
-    that cannot be (PostgreSQL, or another process holds the write lock)."""
-    if tx.inline is None:
-        return None
-    async with tx.write_lock():
-        return tx.inline.rows(_sqlite_insert(1), rows[0])
 
 
 async def _insert_postgresql(conn: AsyncConnection, rows: list[tuple[Any, ...]]) -> list[Any]:
